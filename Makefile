@@ -1,0 +1,47 @@
+# Two commands set everything up on a fresh machine: `make serve` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | sha1sum | cut -c1-12)
+
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export ANONYMIZED_TELEMETRY := False
+export RAGAS_DO_NOT_TRACK := true
+export TOKENIZERS_PARALLELISM := false
+
+.PHONY: install serve test lint bench eval clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	# torch first, pinned, so the CPU wheel is used and no CUDA packages are pulled in.
+	$(BIN)/python -m pip install -q -c constraints.txt torch==2.13.0
+	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev,st]'
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+serve: install
+	$(BIN)/crm-copilot demo init
+	$(BIN)/crm-copilot serve --host 127.0.0.1 --port 8000
+
+test: install lint
+	$(BIN)/python -m pytest -q
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/mypy copilot retrievers skills prompts knowledge_base eval tests bench
+
+eval: install
+	$(BIN)/crm-copilot demo init
+	$(BIN)/crm-copilot eval run --baseline eval/baselines/offline.json --report data/eval-report.html --json data/eval-report.json
+
+bench: install
+	$(BIN)/python bench/permissions.py
+	$(BIN)/python bench/retrieval.py
+	$(BIN)/python bench/assist.py
+
+clean:
+	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,150 @@
+"""The knowledge base over HTTP: permission-filtered search, and document upload/removal for admins
+and knowledge managers.
+
+Search runs as the caller: the index filters by the caller's ACL tokens inside both searches.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from starlette.concurrency import run_in_threadpool
+
+from copilot.api.deps import PrincipalDep, RuntimeDep
+from copilot.crm.principal import Principal
+from copilot.errors import BadRequest, Forbidden, PayloadTooLarge, Unprocessable
+
+router = APIRouter(prefix="/v1/kb", tags=["knowledge base"])
+
+KB_WRITER_ROLES = frozenset({"admin", "knowledge_manager"})
+
+
+class SearchRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    query: Annotated[str, Field(min_length=1, max_length=2000)]
+    k: Annotated[int, Field(ge=1, le=50)] = 5
+
+
+class SearchResult(BaseModel):
+    doc_id: str
+    chunk_id: str
+    title: str
+    text: str
+    score: float
+    heading: str = ""
+
+
+class SearchResponse(BaseModel):
+    results: list[SearchResult]
+
+
+class DocumentUpload(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    filename: Annotated[str, Field(min_length=1, max_length=255, description="e.g. e-204-faq.md")]
+    content: Annotated[str, Field(min_length=1, description="the file's text (Markdown with front matter)")]
+
+
+class DocumentWritten(BaseModel):
+    doc_id: str
+    status: str  # added | updated | unchanged
+    chunks: int
+
+
+@router.post("/search", response_model=SearchResponse)
+def search(body: SearchRequest, runtime: RuntimeDep, principal: PrincipalDep) -> SearchResponse:
+    if not body.query.strip():
+        raise Unprocessable("query must not be blank", code="invalid_request")
+    hits = runtime.kb.search_as(principal, body.query, body.k)
+    return SearchResponse(
+        results=[
+            SearchResult(doc_id=h.doc_id, chunk_id=h.chunk_id, title=h.title, text=h.text, score=h.score,
+                         heading=h.heading)
+            for h in hits
+        ]
+    )
+
+
+def _require_writer(principal: Principal) -> None:
+    if not (principal.roles & KB_WRITER_ROLES):
+        raise Forbidden("only administrators and knowledge managers may change the knowledge base")
+
+
+@router.post(
+    "/documents",
+    response_model=DocumentWritten,
+    status_code=201,
+    openapi_extra={
+        "requestBody": {
+            "content": {
+                "application/json": {"schema": DocumentUpload.model_json_schema()},
+                "multipart/form-data": {
+                    "schema": {"type": "object", "properties": {"file": {"type": "string", "format": "binary"}},
+                               "required": ["file"]}
+                },
+            },
+            "required": True,
+        }
+    },
+)
+async def add_document(request: Request, runtime: RuntimeDep, principal: PrincipalDep) -> DocumentWritten:
+    """Add or replace one document: JSON ``{"filename", "content"}`` or a multipart ``file`` upload."""
+    _require_writer(principal)
+    limit = runtime.settings.max_document_bytes
+    filename, data = await _read_upload(request, limit)
+    if len(data) > limit:
+        raise PayloadTooLarge(f"document is over the {limit:,}-byte limit")
+    from knowledge_base.indexer import ingest_upload
+
+    # Embedding takes a while: keep it off the event loop.
+    doc_id, status, chunks = await run_in_threadpool(
+        ingest_upload, runtime.kb, filename, data, max_bytes=limit, screen=_refuse_instructions_to_the_model
+    )
+    return DocumentWritten(doc_id=doc_id, status=status, chunks=chunks)
+
+
+def _refuse_instructions_to_the_model(document: Any) -> None:
+    """An uploaded article that tells the assistant to ignore permissions or change role is refused
+    before anything is written. (What is already indexed is still stripped of such sentences at answer
+    time by the trust layer; this keeps them out in the first place and tells the author why.)"""
+    from copilot.llm.trust import find_injections
+
+    found = find_injections(f"{document.title}\n{document.body}")
+    if found:
+        raise Unprocessable(
+            f"{document.doc_id}: the document contains instructions aimed at the assistant "
+            f"({found[0]!r}); remove them and upload again",
+            code="prompt_injection",
+        )
+
+
+async def _read_upload(request: Request, limit: int) -> tuple[str, bytes]:
+    content_type = request.headers.get("content-type", "")
+    if content_type.startswith("multipart/form-data"):
+        form = await request.form()
+        upload: Any = form.get("file")
+        if upload is None or isinstance(upload, str):
+            raise Unprocessable("multipart upload needs a 'file' part", code="invalid_request")
+        data = await upload.read(limit + 1)
+        return str(upload.filename or ""), data
+    try:
+        raw = await request.body()
+        if len(raw) > 2 * limit + 4096:  # JSON-escaped text is larger than the file; still bounded
+            raise PayloadTooLarge(f"document is over the {limit:,}-byte limit")
+        body = DocumentUpload.model_validate_json(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first.get("loc", ())) or "body"
+        raise Unprocessable(f"{where}: {first.get('msg')}", code="invalid_request") from None
+    return body.filename, body.content.encode("utf-8")
+
+
+@router.delete("/documents/{doc_id}", status_code=204)
+def delete_document(doc_id: str, runtime: RuntimeDep, principal: PrincipalDep) -> None:
+    _require_writer(principal)
+    from knowledge_base.indexer import delete_document as remove
+
+    if not doc_id.strip():
+        raise BadRequest("doc_id is required")
+    remove(runtime.kb, doc_id)

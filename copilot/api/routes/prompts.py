@@ -1,0 +1,155 @@
+"""The template registry over HTTP: list, describe, and render without calling a model.
+
+Rendering with ``context`` fills the template from a real record's facts, as the skill would; the
+record must be visible to the caller (404 otherwise, like everywhere else). Templates are internal
+material (system prompts, grounding rules), so partner users are refused.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any, Literal
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from copilot.api.deps import PrincipalDep, RuntimeDep, SessionDep
+from copilot.api.errors import error_response
+from copilot.crm.permissions import get_visible
+from copilot.crm.principal import Principal
+from copilot.errors import CopilotError, Forbidden
+from skills.base import PageContext
+
+if TYPE_CHECKING:
+    from copilot.runtime import Runtime
+    from prompts import Registry
+
+router = APIRouter(prefix="/v1/prompts", tags=["prompts"])
+
+# The skills layer's "render with a record's facts" hook: render_for_record(runtime, template_id, version,
+# object_type, object_id, principal, locale). Looked up at call time: copilot does not import skills at load.
+RECORD_RENDER_HOOK = "skills.preview:render_for_record"
+
+
+class RenderRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    version: str | int | None = Field(default=None, description="a version like 1 or 1.2.0; latest if absent")
+    variables: dict[str, Any] = Field(default_factory=dict)
+    context: PageContext | None = None
+    locale: Literal["zh", "en"] | None = None
+
+
+def registry(runtime: Runtime) -> Registry:
+    """The runtime's registry (a deployment's own prompts_dir included)."""
+    reg = getattr(runtime, "prompts", None)
+    if reg is None:  # a Runtime from before the registry was wired in
+        from prompts import Registry
+
+        reg = Registry.load(runtime.settings.prompts_dir)
+        runtime.prompts = reg  # type: ignore[attr-defined]
+    return reg  # type: ignore[no-any-return]
+
+
+def _employees_only(principal: Principal) -> None:
+    if principal.is_partner:
+        raise Forbidden("prompt templates are internal; partner accounts cannot read them")
+
+
+@router.get("")
+def list_prompts(principal: PrincipalDep, runtime: RuntimeDep) -> dict[str, Any]:
+    _employees_only(principal)
+    return {"prompts": registry(runtime).list()}
+
+
+@router.get("/{template_id}")
+def get_prompt(template_id: str, principal: PrincipalDep, runtime: RuntimeDep) -> Any:
+    _employees_only(principal)
+    from prompts import TemplateError
+
+    reg = registry(runtime)
+    try:
+        versions = reg.versions(template_id)
+        described = [_public(t.describe()) for v in versions for t in _locales(reg, template_id, v)]
+    except TemplateError as exc:
+        return _template_error(exc)
+    latest = versions[-1]
+    return {
+        "id": template_id,
+        "versions": versions,
+        "latest": latest,
+        "locales": sorted({d["locale"] for d in described}),
+        "variables": next(d["variables"] for d in described if d["version"] == latest),
+        "templates": described,
+    }
+
+
+@router.post("/{template_id}/render")
+def render_prompt(
+    template_id: str, body: RenderRequest, principal: PrincipalDep, session: SessionDep, runtime: RuntimeDep
+) -> Any:
+    _employees_only(principal)
+    from prompts import TemplateError
+    from prompts.schema import normalise_version
+
+    reg = registry(runtime)
+    locale = body.locale or (principal.locale if principal.locale in ("zh", "en") else "zh")
+    try:
+        version = None if body.version is None else normalise_version(body.version)
+    except ValueError as exc:
+        return error_response(422, "invalid_request", f"version: {exc}")
+    try:
+        template = reg.get(template_id, version, locale)  # 404 for an unknown id before touching records
+        if body.context is None:
+            return template.render(body.variables).to_dict()
+        if body.variables:
+            # With a record the skill gathers every variable itself; silently ignoring the caller's would mislead.
+            return error_response(422, "invalid_request", "pass either variables or context, not both")
+        # Visible or 404, before any fact is gathered: the answer must not confirm the record exists.
+        get_visible(session, principal, body.context.object_type, body.context.object_id)
+        hook = _record_hook()
+        rendered = hook(
+            runtime,
+            template_id,
+            template.version,
+            body.context.object_type,
+            body.context.object_id,
+            principal,
+            template.locale,
+        )
+        return rendered.to_dict() if hasattr(rendered, "to_dict") else rendered
+    except TemplateError as exc:
+        return _template_error(exc)
+
+
+def _record_hook() -> Any:
+    module_name, _, attr = RECORD_RENDER_HOOK.partition(":")
+    try:
+        return getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError):
+        raise CopilotError(
+            "rendering with a record's facts is not available in this build; pass variables instead",
+            code="not_available",
+        ) from None
+
+
+def _locales(reg: Registry, template_id: str, version: str) -> list[Any]:
+    found = {reg.get(template_id, version, loc) for loc in ("zh", "en")}
+    return sorted(found, key=lambda t: t.locale)
+
+
+def _public(described: dict[str, Any]) -> dict[str, Any]:
+    # The file path says where the server is installed: nothing a client needs.
+    return {k: v for k, v in described.items() if k != "path"}
+
+
+def _template_error(exc: Exception) -> JSONResponse:
+    status = int(getattr(exc, "status_code", 400))
+    code = str(getattr(exc, "code", "template_error"))
+    extra: dict[str, Any] = {}
+    if getattr(exc, "missing", None):
+        extra["missing"] = list(exc.missing)  # type: ignore[attr-defined]
+    if getattr(exc, "wrong_type", None):
+        extra["wrong_type"] = list(exc.wrong_type)  # type: ignore[attr-defined]
+    # A broken template file on the server is our fault, but reported without a stack trace.
+    return error_response(status if status < 500 else 503, code, str(getattr(exc, "message", exc)), **extra)

@@ -1,0 +1,184 @@
+"""One copilot turn: route → permission checks → skill → citation check → audit.
+
+The HTTP API, the CLI, MCP, the OpenAI-compatible endpoint and the evaluation harness all call
+``Assistant.turn``; none of them has a side door around it.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+import jsonschema
+from sqlalchemy.orm import Session
+
+from copilot.crm.permissions import get_visible
+from copilot.crm.principal import Principal
+from copilot.errors import BadRequest, NotFound, PayloadTooLarge, Unprocessable
+from skills.base import Locale, SkillContext, SkillRequest, SkillResult, SkillSpec, load_specs
+
+if TYPE_CHECKING:
+    from copilot.runtime import Runtime
+
+_CJK = re.compile(r"[\u4e00-\u9fff]")
+_LATIN_WORD = re.compile(r"[A-Za-z]{2,}")
+
+
+def detect_locale(text: str, default: Locale = "zh") -> Locale:
+    """Chinese if the message has Chinese characters, English if it is Latin words only."""
+    if _CJK.search(text):
+        return "zh"
+    if _LATIN_WORD.search(text):
+        return "en"
+    return default
+
+
+class Assistant:
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+
+    @cached_property
+    def specs(self) -> dict[str, SkillSpec]:
+        return load_specs()
+
+    @cached_property
+    def router(self) -> Any:
+        from skills.router import Router
+
+        return Router.from_specs(self.specs, self.runtime.embedder)
+
+    def skills_for(self, principal: Principal) -> list[SkillSpec]:
+        return [s for s in self.specs.values() if s.allowed(principal)]
+
+    def spec(self, name: str) -> SkillSpec:
+        spec = self.specs.get(name)
+        if spec is None:
+            raise NotFound(
+                f"unknown skill {name!r}; known skills: {', '.join(sorted(self.specs))}", code="unknown_skill"
+            )
+        return spec
+
+    def turn(
+        self, session: Session, principal: Principal, request: SkillRequest, skill: str | None = None
+    ) -> SkillResult:
+        settings = self.runtime.settings
+        if len(request.message) > settings.max_message_chars:
+            raise PayloadTooLarge(
+                f"message is {len(request.message)} characters; the limit is {settings.max_message_chars}"
+            )
+        started = time.perf_counter()
+        user_default: Locale = "en" if principal.locale == "en" else "zh"
+        locale: Locale = request.locale or detect_locale(request.message, user_default)
+        ctx = SkillContext(principal=principal, session=session, runtime=self.runtime, locale=locale)
+
+        from copilot.llm.trust import check_question
+
+        check = check_question(request.message)
+        if check.nothing_left:
+            raise Unprocessable(
+                "the message only tries to change the assistant's instructions or permissions; "
+                "ask about your records or documents instead",
+                code="prompt_injection",
+            )
+        if check.injection_detected:
+            # The turn goes on with the same principal and without the offending clauses: nothing in a
+            # message can widen what it sees.
+            ctx.flags.append("injection_detected")
+            request = request.model_copy(update={"message": check.text})
+
+        if request.context is not None:
+            # 404 before any skill runs: the page's record must be visible to the asker.
+            get_visible(session, principal, request.context.object_type, request.context.object_id)
+
+        t0 = time.perf_counter()
+        routing: dict[str, Any]
+        if skill:
+            spec = self.spec(skill)
+            routing = {"method": "explicit", "confidence": 1.0, "alternatives": []}
+        else:
+            decision = self.router.route(
+                request.message,
+                principal,
+                object_type=request.context.object_type if request.context else None,
+            )
+            routing = {
+                "method": decision.method,
+                "confidence": round(float(decision.confidence), 4),
+                "alternatives": [[name, round(float(score), 4)] for name, score in decision.alternatives],
+            }
+            if decision.skill is None:
+                ctx.timings_ms["routing"] = _ms(t0)
+                return self._clarify(ctx, request, routing, decision)
+            spec = self.spec(decision.skill)
+        ctx.timings_ms["routing"] = _ms(t0)
+
+        spec.check_allowed(principal)
+        try:
+            jsonschema.validate(request.input, spec.input_schema)
+        except jsonschema.ValidationError as exc:
+            raise Unprocessable(f"input for skill {spec.name!r}: {exc.message}") from exc
+
+        result = spec.resolve()(request, ctx)
+        result.skill = spec.name
+        result.routing = routing
+        result.trace_id = ctx.trace_id
+        self._keep_only_retrieved_citations(result, ctx)
+        self._flag(result, ctx)
+        ctx.timings_ms["total"] = _ms(started)
+        self._audit(ctx, result)
+        return result
+
+    @staticmethod
+    def _flag(result: SkillResult, ctx: SkillContext) -> None:
+        result.warnings.extend(f for f in ctx.flags if f not in result.warnings)
+
+    @staticmethod
+    def _keep_only_retrieved_citations(result: SkillResult, ctx: SkillContext) -> None:
+        kept = [c for c in result.citations if c.id in ctx.retrieved]
+        if len(kept) != len(result.citations):
+            result.warnings.append("citations_dropped_not_retrieved")
+        seen: set[str] = set()
+        result.citations = [c for c in kept if not (c.id in seen or seen.add(c.id))]  # type: ignore[func-returns-value]
+
+    def _clarify(self, ctx: SkillContext, request: SkillRequest, routing: dict[str, Any], decision: Any) -> SkillResult:
+        options = [self.specs[name] for name, _ in decision.alternatives[:3] if name in self.specs]
+        options = [s for s in options if s.allowed(ctx.principal)] or self.skills_for(ctx.principal)[:3]
+        from skills.compose import clarify
+
+        result = clarify(ctx, request, options)
+        result.routing = routing
+        result.trace_id = ctx.trace_id
+        self._flag(result, ctx)
+        self._audit(ctx, result)
+        return result
+
+    def _audit(self, ctx: SkillContext, result: SkillResult) -> None:
+        from copilot.audit import record_turn
+
+        record_turn(
+            ctx.session,
+            user_id=ctx.principal.user_id,
+            skill=result.skill,
+            trace_id=ctx.trace_id,
+            record_ids=ctx.shown_records,
+            document_ids=ctx.shown_documents,
+            template=f"{result.prompt.id}@{result.prompt.version}" if result.prompt else None,
+            template_hash=ctx.template_hash,
+            provider=result.provider,
+            degraded=result.degraded,
+            timings_ms=ctx.timings_ms | ({"injection_detected": True} if "injection_detected" in ctx.flags else {}),
+        )
+
+
+def _ms(t0: float) -> float:
+    return round((time.perf_counter() - t0) * 1000, 2)
+
+
+def parse_object_ref(ref: str) -> tuple[str, int]:
+    """``opportunity:12`` → ("opportunity", 12)."""
+    kind, _, raw_id = ref.partition(":")
+    if not kind or not raw_id.isdigit():
+        raise BadRequest(f"object reference {ref!r} must look like TYPE:ID, e.g. opportunity:12")
+    return kind, int(raw_id)

@@ -1,0 +1,1 @@
+"""The ``crm-copilot`` command: thin typer wrappers over library code."""

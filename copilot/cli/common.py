@@ -1,0 +1,34 @@
+"""What every CLI command shares: one runtime, and errors printed as one clear line."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import typer
+from rich.console import Console
+
+from copilot.errors import CopilotError
+from copilot.runtime import Runtime
+
+err_console = Console(stderr=True, soft_wrap=True, emoji=False)
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def runtime() -> Runtime:
+    return Runtime()
+
+
+def friendly_errors(func: F) -> F:
+    """Turn a CopilotError into ``error: message`` on stderr and exit code 2, not a traceback."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except CopilotError as exc:
+            err_console.print(f"[red]error:[/red] {exc.message}", highlight=False)
+            raise typer.Exit(2) from None
+
+    return wrapper  # type: ignore[return-value]

@@ -1,0 +1,79 @@
+"""`crm-copilot kb ...` commands: a thin layer over knowledge_base.indexer and the index's search."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+from copilot.cli.common import err_console, friendly_errors, runtime
+
+app = typer.Typer(no_args_is_help=True)
+console = Console(emoji=False)
+
+
+@app.command()
+@friendly_errors
+def ingest(
+    paths: list[Path] = typer.Argument(..., help="files or folders (.md .html .pdf .txt .docx)"),
+    prune: bool = typer.Option(
+        False, "--prune",
+        help="sync the given folders: remove documents ingested from a file under them that is gone",
+    ),
+    as_json: bool = typer.Option(False, "--json", help="print the report as JSON"),
+) -> None:
+    """Ingest documents. Unchanged files are skipped (nothing is embedded); changed files replace their
+    old chunks; a broken file is reported and skipped. Exit code 1 when any file failed."""
+    from knowledge_base.indexer import ingest_paths
+
+    rt = runtime()
+    report = ingest_paths(rt.kb, paths, max_bytes=rt.settings.max_document_bytes, prune=prune, progress=True)
+    if as_json:
+        typer.echo(json.dumps(report.to_dict(), ensure_ascii=False, indent=2))
+    else:
+        console.print(
+            f"added {len(report.added)}, updated {len(report.updated)}, unchanged {len(report.unchanged)}, "
+            f"removed {len(report.removed)}, failed {len(report.errors)} "
+            f"({report.chunks_written} chunks written, {report.texts_embedded} embedded)",
+            highlight=False,
+        )
+    for path, message in report.errors:
+        err_console.print(f"[red]error:[/red] {path}: {message}", highlight=False)
+    if report.errors:
+        raise typer.Exit(1)
+
+
+@app.command()
+@friendly_errors
+def search(
+    query: str,
+    as_user: str = typer.Option(..., "--as", help="search with exactly this user's permissions"),
+    k: int = typer.Option(5, "-k", min=1, max=50, help="how many chunks"),
+    as_json: bool = typer.Option(False, "--json", help="print the results as JSON"),
+) -> None:
+    """Permission-filtered search of the knowledge base, as that user."""
+    from sqlalchemy.exc import OperationalError
+
+    from copilot.crm.principal import load_principal
+    from copilot.errors import ConfigError
+
+    rt = runtime()
+    try:
+        with rt.sessions() as session:
+            principal = load_principal(session, as_user)
+    except OperationalError as exc:  # no schema yet: say what to do, not a traceback
+        raise ConfigError(f"the CRM database is not set up ({exc.orig}); run `crm-copilot demo init`") from None
+    hits = rt.kb.search_as(principal, query, k)
+    if as_json:
+        typer.echo(json.dumps({"results": [h.to_dict() for h in hits]}, ensure_ascii=False, indent=2))
+        return
+    if not hits:
+        console.print("no results", style="dim")
+    for i, hit in enumerate(hits, 1):
+        where = f"{hit.title} > {hit.heading}" if hit.heading else hit.title
+        console.print(f"[bold]{i}. {hit.doc_id}[/bold]  {hit.score:.3f}  [dim]{hit.visibility}[/dim]", highlight=False)
+        console.print(f"   {where}", style="cyan", highlight=False)
+        snippet = hit.text.replace("\n", " ")
+        console.print(f"   {snippet[:200]}{'…' if len(snippet) > 200 else ''}", highlight=False)

@@ -1,0 +1,89 @@
+"""``crm-copilot demo init`` as a library call: schema, demo rows, optional scale rows, demo KB.
+
+The CRM rows go in as one transaction: a failure anywhere leaves the database as it was, so a re-run
+never meets half a demo. ``reset`` drops every CRM table first.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib
+import importlib.util
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Engine, select
+
+from copilot.crm import models as m
+from copilot.crm.db import check_connection, has_schema, transaction
+from copilot.crm.demo.generator import DEMO_SEED, DEMO_TODAY, build_demo, load
+from copilot.crm.demo.scale import ScaleInfo, build_scale, scale_present
+from copilot.crm.schema import drop_all, upgrade
+from copilot.runtime import Runtime
+
+# Where the demo knowledge base is ingested from; written by the knowledge_base owner.
+KB_HOOK = ("knowledge_base.indexer", "ingest_demo")
+
+
+@dataclass
+class InitResult:
+    created: bool  # False: the demo was already there and nothing was written
+    counts: dict[str, int] = field(default_factory=dict)
+    scale: ScaleInfo | None = None
+    knowledge_base: str = "skipped"
+
+
+def demo_present(engine: Engine) -> bool:
+    if not has_schema(engine):
+        return False
+    with engine.connect() as conn:
+        return conn.scalar(select(m.User.id).where(m.User.username == "admin")) is not None
+
+
+def init_demo(runtime: Runtime, *, reset: bool = False, scale: int | None = None, seed: int = DEMO_SEED,
+              today: dt.date = DEMO_TODAY, progress: Callable[[str, int], None] | None = None,
+              ingest_kb: bool = True) -> InitResult:
+    engine = runtime.engine
+    check_connection(engine)
+    if reset:
+        drop_all(engine)
+    upgrade(engine)
+    result = InitResult(created=False)
+    if demo_present(engine):
+        if scale:
+            with engine.begin() as conn:
+                if not scale_present(conn):
+                    result.scale = build_scale(conn, scale, today=today, progress=progress)
+                    result.created = True
+        result.knowledge_base = _ingest_kb(runtime) if ingest_kb else "skipped"
+        return result
+    with transaction(runtime.sessions) as session:
+        result.counts = load(session, build_demo(seed, today))
+        if scale:
+            result.scale = build_scale(session.connection(), scale, today=today, progress=progress)
+    result.created = True
+    result.knowledge_base = _ingest_kb(runtime) if ingest_kb else "skipped"
+    return result
+
+
+def _ingest_kb(runtime: Runtime) -> str:
+    """Ingest the demo KB when the knowledge_base package provides the hook; it owns idempotence."""
+    module_name, func_name = KB_HOOK
+    try:
+        found = importlib.util.find_spec(module_name) is not None
+    except ModuleNotFoundError:
+        found = False
+    if not found:
+        return "skipped (knowledge_base.indexer not installed)"
+    func: Any = getattr(importlib.import_module(module_name), func_name, None)
+    if func is None:
+        return f"skipped ({module_name}.{func_name} not found)"
+    outcome = func(runtime)
+    to_dict = getattr(outcome, "to_dict", None)
+    if to_dict is None:
+        return str(outcome) if outcome is not None else "ingested"
+    report = to_dict()
+    counts = ", ".join(f"{len(report[k])} {k}" for k in ("added", "updated", "unchanged", "removed"))
+    errors = "; ".join(f"{e['path']}: {e['message']}" for e in report["errors"])
+    return f"{counts}, {report['chunks_written']} chunks written" + (f"; errors: {errors}" if errors else "")

@@ -1,0 +1,303 @@
+"""The permission policy: the one place that decides who sees what.
+
+Everything that reads CRM records or knowledge-base chunks asks this module:
+
+* ``read_filter`` / ``write_filter`` turn a Principal into a SQL predicate for an object type, to be
+  placed in the query's WHERE (never "fetch then drop");
+* ``mask`` removes fields hidden by field-level security on the way out;
+* ``principal_acl_tokens`` / ``document_acl_tokens`` build one vocabulary of ACL tokens for the
+  knowledge base, for users and for documents by the same code: a user may read a document when the
+  two token sets intersect (admins read everything).
+
+Deny by default: an unknown object type, an unknown access level, a principal with no roles or a
+document without a valid ACL gets nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Iterable, Mapping
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from sqlalchemy import JSON, ColumnElement, Numeric, and_, false, literal, or_, select, true, union_all
+from sqlalchemy.orm import Session
+
+from copilot.crm.models import (
+    CATALOG_TYPES,
+    CHILD_TYPES,
+    OWNED_TYPES,
+    Base,
+    RecordTeamMember,
+)
+from copilot.crm.principal import ACCESS_LEVELS, Grant, Principal
+from copilot.errors import BadRequest, NotFound
+
+READ, WRITE = "read", "write"
+# Up to this many people in a manager's chain, with no department-wide access, a principal is
+# "narrow" and gets the UNION form of the predicate (see _filter).
+NARROW_CHAIN = 50
+CONDITION_OPS = ("eq", "ne", "in", "gte", "lte")
+GRANT_ACCESS = ("read", "read_write")
+VISIBILITIES = ("public", "internal", "restricted")
+
+
+def model_for(object_type: str) -> type[Base]:
+    model = OWNED_TYPES.get(object_type) or CATALOG_TYPES.get(object_type)
+    if model is None and object_type in CHILD_TYPES:
+        model = CHILD_TYPES[object_type][0]
+    if model is None:
+        raise BadRequest(f"unknown object type {object_type!r}")
+    return model  # type: ignore[return-value]
+
+
+def read_filter(principal: Principal, object_type: str) -> ColumnElement[bool]:
+    return _filter(principal, object_type, READ)
+
+
+def write_filter(principal: Principal, object_type: str) -> ColumnElement[bool]:
+    return _filter(principal, object_type, WRITE)
+
+
+def _filter(principal: Principal, object_type: str, mode: str) -> ColumnElement[bool]:
+    if object_type in CHILD_TYPES:
+        child, fk, parent_type = CHILD_TYPES[object_type]
+        parent = OWNED_TYPES[parent_type]
+        parent_ids = select(parent.id).where(_filter(principal, parent_type, mode))  # type: ignore[attr-defined]
+        return getattr(child, fk).in_(parent_ids)  # type: ignore[no-any-return]
+    if object_type in CATALOG_TYPES:
+        return true() if (mode == READ and principal.roles) or principal.is_admin else false()
+    model: Any = OWNED_TYPES.get(object_type)
+    if model is None or not principal.roles:
+        return false()
+    if principal.is_admin:
+        return true()
+    if principal.is_partner:
+        # External users see their own company's records and nothing else.
+        return model.partner_id == principal.partner_id  # type: ignore[no-any-return]
+
+    default = principal.object_defaults.get(object_type, "private")
+    if default not in ACCESS_LEVELS:
+        return false()
+    if default == "public_read_write" or (default == "public_read" and mode == READ):
+        return true()
+
+    chain = sorted(principal.chain_ids)
+    # The related team as an uncorrelated IN (evaluated once), not an EXISTS re-run for every row.
+    team_ids = select(RecordTeamMember.record_id).where(
+        RecordTeamMember.object_type == object_type, RecordTeamMember.user_id.in_(chain)
+    )
+    own: list[ColumnElement[bool]] = [model.owner_id.in_(chain), model.id.in_(team_ids)]
+    wide: list[ColumnElement[bool]] = []
+    if principal.headed_department_ids:
+        wide.append(model.department_id.in_(sorted(principal.headed_department_ids)))
+    if mode == READ and hasattr(model, "in_public_pool") and principal.ancestor_department_ids:
+        # 公海: members of the pool's department (and its sub-departments) may read pooled records.
+        pool_departments = principal.ancestor_department_ids
+        wide.append(and_(model.in_public_pool.is_(True), model.pool_department_id.in_(pool_departments)))
+    for grant in principal.grants:
+        if grant.object_type != object_type or grant.access not in GRANT_ACCESS:
+            continue  # an unknown access level grants nothing (deny by default)
+        if mode == WRITE and grant.access != "read_write":
+            continue
+        clause = _grant_clause(model, grant)
+        if clause is not None:
+            wide.append(clause)
+    if not wide and len(chain) <= NARROW_CHAIN:
+        # A rep who sees a few records of millions: "id IN (owned UNION ALL team)" lets the database
+        # start from those few rows through the owner and team indexes, instead of walking the whole
+        # table in the ORDER BY's index order testing an OR on each row (bench/permissions.py).
+        return model.id.in_(union_all(select(model.id).where(own[0]), team_ids))  # type: ignore[no-any-return]
+    return or_(*own, *wide)
+
+
+def _grant_clause(model: Any, grant: Grant) -> ColumnElement[bool] | None:
+    if grant.source_department_ids is not None:
+        return model.department_id.in_(sorted(grant.source_department_ids))  # type: ignore[no-any-return]
+    if grant.condition is not None:
+        return condition_clause(model, grant.condition)
+    return None
+
+
+def condition_clause(model: Any, condition: Mapping[str, Any]) -> ColumnElement[bool] | None:
+    """A sharing-rule condition as SQL. Unknown fields or operators match nothing (fail closed).
+
+    The condition is JSON, so its value is coerced to the column's type first (a date arrives as an
+    ISO string, a number may arrive as a string): comparing a column with a value of another type is
+    an error on PostgreSQL and means something different on each other backend. A value that does not
+    fit the column, a JSON column, or an ordering on ``None`` match nothing. An empty (NULL) field
+    matches no condition except ``eq None``.
+    """
+    field, op, value = condition.get("field"), condition.get("op"), condition.get("value")
+    column = model.__table__.c.get(field) if isinstance(field, str) else None
+    if column is None or op not in CONDITION_OPS or isinstance(column.type, JSON):
+        return None
+    if op == "in":
+        values = value if isinstance(value, list | tuple) else [value]
+        coerced = [c for c in (_coerce(column, v) for v in values) if c is not _NO_MATCH and c is not None]
+        if not coerced:
+            return false()
+        return or_(*(column == c for c in coerced))
+    bound = _coerce(column, value)
+    if bound is _NO_MATCH:
+        return false()
+    if bound is None:
+        if op == "eq":
+            return column.is_(None)  # type: ignore[no-any-return]
+        if op == "ne":
+            return column.is_not(None)  # type: ignore[no-any-return]
+        return false()
+    if op == "eq":
+        return column == bound  # type: ignore[no-any-return]
+    if op == "ne":
+        return column != bound  # type: ignore[no-any-return]
+    if op == "gte":
+        return column >= bound  # type: ignore[no-any-return]
+    return column <= bound  # type: ignore[no-any-return]
+
+
+_NO_MATCH: Any = object()
+
+
+def _coerce(column: Any, value: Any) -> Any:
+    """``value`` as a bind parameter of the column's type, ``None``, or ``_NO_MATCH``."""
+    if value is None:
+        return None
+    try:
+        python_type = column.type.python_type
+    except NotImplementedError:
+        return _NO_MATCH
+    if python_type is bool:
+        return value if isinstance(value, bool) else _NO_MATCH
+    if python_type in (int, Decimal, float):
+        if isinstance(value, bool) or not isinstance(value, int | float | str | Decimal):
+            return _NO_MATCH
+        if isinstance(value, float) and not math.isfinite(value):
+            return _NO_MATCH
+        try:
+            number = Decimal(str(value).strip())
+        except InvalidOperation:
+            return _NO_MATCH
+        if not number.is_finite():
+            return _NO_MATCH
+        # Bound as NUMERIC so that 2.5 against an integer column compares exactly everywhere.
+        return literal(number, Numeric())
+    if python_type is str:
+        return value if isinstance(value, str) else _NO_MATCH
+    if python_type is dt.datetime:
+        try:
+            return dt.datetime.fromisoformat(value) if isinstance(value, str) else _NO_MATCH
+        except ValueError:
+            return _NO_MATCH
+    if python_type is dt.date:
+        try:
+            return dt.date.fromisoformat(value) if isinstance(value, str) else _NO_MATCH
+        except ValueError:
+            return _NO_MATCH
+    return _NO_MATCH
+
+
+def validate_condition(object_type: str, condition: Mapping[str, Any]) -> None:
+    """Reject a sharing-rule condition that names no real field or operator."""
+    model: Any = model_for(object_type)
+    if condition.get("field") not in model.__table__.c:
+        raise BadRequest(f"sharing condition: {object_type} has no field {condition.get('field')!r}")
+    if condition.get("op") not in CONDITION_OPS:
+        raise BadRequest(f"sharing condition: operator must be one of {CONDITION_OPS}")
+
+
+# --- single records -----------------------------------------------------------------------------
+
+
+def get_visible(session: Session, principal: Principal, object_type: str, record_id: int) -> Any:
+    """The record if the principal may read it. Invisible and missing look the same (404), so the
+    answer never confirms that a record exists."""
+    model: Any = model_for(object_type)
+    row = session.scalar(select(model).where(model.id == record_id, read_filter(principal, object_type)))
+    if row is None:
+        raise NotFound(f"{object_type} {record_id} not found")
+    return row
+
+
+def can(session: Session, principal: Principal, object_type: str, record_id: int, mode: str = READ) -> bool:
+    model: Any = model_for(object_type)
+    predicate = _filter(principal, object_type, mode)
+    return session.scalar(select(model.id).where(model.id == record_id, predicate)) is not None
+
+
+def visible_select(principal: Principal, object_type: str) -> Any:
+    """``select(Model)`` already restricted to what the principal may read."""
+    model: Any = model_for(object_type)
+    return select(model).where(read_filter(principal, object_type))
+
+
+# --- field-level security -----------------------------------------------------------------------
+
+
+def hidden_fields(principal: Principal, object_type: str) -> frozenset[str]:
+    if principal.is_admin:
+        return frozenset()
+    return principal.hidden_fields.get(object_type, frozenset())
+
+
+def mask(principal: Principal, object_type: str, data: Mapping[str, Any]) -> dict[str, Any]:
+    """The record's fields without those the principal's roles may not see."""
+    hidden = hidden_fields(principal, object_type)
+    return {k: v for k, v in data.items() if k not in hidden}
+
+
+def to_dict(record: Any) -> dict[str, Any]:
+    return {c.key: getattr(record, c.key) for c in record.__table__.columns}
+
+
+def visible_dict(principal: Principal, object_type: str, record: Any) -> dict[str, Any]:
+    return mask(principal, object_type, to_dict(record))
+
+
+# --- knowledge-base ACL vocabulary (onyx style) -------------------------------------------------
+
+PUBLIC_TOKEN = "public"
+INTERNAL_TOKEN = "internal"
+
+
+def role_token(role: str) -> str:
+    return f"role:{role}"
+
+
+def department_token(code: str) -> str:
+    return f"dept:{code}"
+
+
+def document_acl_tokens(
+    visibility: str, roles: Iterable[str] = (), departments: Iterable[str] = ()
+) -> frozenset[str]:
+    """Who may read a document, as tokens. Raises on an unknown visibility (the file is rejected)."""
+    if visibility == "public":
+        return frozenset({PUBLIC_TOKEN})
+    if visibility == "internal":
+        return frozenset({INTERNAL_TOKEN})
+    if visibility == "restricted":
+        # An empty restricted list is readable by admins only: no token matches it.
+        return frozenset({role_token(r) for r in roles} | {department_token(d) for d in departments})
+    raise BadRequest(f"unknown visibility {visibility!r} (expected one of {', '.join(VISIBILITIES)})")
+
+
+def principal_acl_tokens(principal: Principal) -> frozenset[str] | None:
+    """The tokens a principal holds; ``None`` means no filter (admin). Empty means nothing."""
+    if principal.is_admin:
+        return None
+    if not principal.roles:
+        return frozenset()
+    if principal.is_partner:
+        return frozenset({PUBLIC_TOKEN})
+    tokens = {PUBLIC_TOKEN, INTERNAL_TOKEN}
+    tokens |= {role_token(r) for r in principal.roles}
+    # A document for a department is readable in its sub-departments: hold every ancestor's token.
+    tokens |= {department_token(c) for c in principal.ancestor_department_codes}
+    return frozenset(tokens)
+
+
+def may_read_document(principal: Principal, document_tokens: Iterable[str]) -> bool:
+    tokens = principal_acl_tokens(principal)
+    return tokens is None or bool(tokens & set(document_tokens))

@@ -1,0 +1,56 @@
+"""Errors a user can act on. Each carries the HTTP status the API answers with; nothing here imports HTTP."""
+
+from __future__ import annotations
+
+
+class CopilotError(Exception):
+    status_code = 400
+    code = "bad_request"
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if code:
+            self.code = code
+
+
+class BadRequest(CopilotError):
+    status_code = 400
+    code = "bad_request"
+
+
+class Unauthorized(CopilotError):
+    status_code = 401
+    code = "unauthorized"
+
+
+class Forbidden(CopilotError):
+    status_code = 403
+    code = "forbidden"
+
+
+class NotFound(CopilotError):
+    status_code = 404
+    code = "not_found"
+
+
+class Conflict(CopilotError):
+    status_code = 409
+    code = "conflict"
+
+
+class PayloadTooLarge(CopilotError):
+    status_code = 413
+    code = "payload_too_large"
+
+
+class Unprocessable(CopilotError):
+    status_code = 422
+    code = "unprocessable"
+
+
+class ConfigError(CopilotError):
+    """A setting that cannot work (bad database URL, missing model path): the CLI exits non-zero with it."""
+
+    status_code = 500
+    code = "config_error"

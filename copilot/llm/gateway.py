@@ -1,0 +1,279 @@
+"""One entry point for a model turn: mask → provider → validate → unmask, or an honest offline answer.
+
+The gateway never raises for a provider failure: a breaker that is open, retries that ran out, a
+timeout, or output that is not the promised JSON all end in the template's offline answer, marked
+``degraded`` with the reason, so the user still gets something grounded and the caller can say so.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel
+
+from copilot.llm.breaker import CircuitBreaker
+from copilot.llm.errors import ProviderError
+from copilot.llm.offline import OfflineProvider
+from copilot.llm.pii import Masker
+from copilot.llm.provider import Provider
+from copilot.llm.retry import RetryPolicy
+from copilot.llm.structured import JsonSchema
+from copilot.llm.types import Completion, CompletionOptions, Message
+
+if TYPE_CHECKING:
+    from copilot.settings import Settings
+    from prompts.registry import RenderedPrompt
+
+
+@dataclass(frozen=True)
+class LLMResult:
+    text: str
+    provider: str
+    model: str
+    degraded: bool = False
+    # Machine-readable cause when degraded: breaker_open, retries_exhausted, timeout, invalid_json, …
+    degraded_reason: str | None = None
+    degraded_detail: str | None = None
+    template: str | None = None  # id@version
+    template_hash: str | None = None
+    locale: str | None = None
+    parsed: Any = None
+    usage: dict[str, int] = field(default_factory=dict)
+    timings_ms: dict[str, float] = field(default_factory=dict)
+    injection_detected: bool = False
+    flagged_documents: tuple[str, ...] = ()
+    # Distinct values masked per kind (PHONE, EMAIL, …): counts only, never the values.
+    masked: dict[str, int] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        if isinstance(self.parsed, BaseModel):
+            out["parsed"] = self.parsed.model_dump(mode="json")
+        out["flagged_documents"] = list(self.flagged_documents)
+        return out
+
+
+def _ms(start: float) -> float:
+    return round((time.perf_counter() - start) * 1000, 3)
+
+
+class Gateway:
+    def __init__(self, provider: Provider, *, mask_names: bool = True, fallback: Provider | None = None) -> None:
+        self.provider = provider
+        self.fallback: Provider = fallback or OfflineProvider()
+        self.mask_names = mask_names
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Gateway:
+        provider: Provider
+        if settings.llm_provider == "openai":
+            from copilot.llm.openai_provider import OpenAIProvider
+
+            provider = OpenAIProvider(
+                model=settings.llm_model,
+                base_url=settings.openai_base_url,
+                api_key=settings.openai_api_key.get_secret_value() if settings.openai_api_key else None,
+                timeout_s=settings.llm_timeout_s,
+                retry=RetryPolicy(max_retries=settings.llm_max_retries),
+                breaker=CircuitBreaker(settings.llm_breaker_failures, settings.llm_breaker_reset_s),
+            )
+        else:
+            provider = OfflineProvider()
+        return cls(provider, mask_names=settings.mask_contact_names)
+
+    @property
+    def is_offline(self) -> bool:
+        return self.provider.name == "offline"
+
+    def _masker(self, names: Iterable[str]) -> Masker | None:
+        # Offline text never leaves the process, so there is nothing to mask.
+        if self.is_offline:
+            return None
+        return Masker(names if self.mask_names else ())
+
+    # --- templated turns ---------------------------------------------------------------------------
+
+    def run(
+        self,
+        prompt: RenderedPrompt,
+        *,
+        names: Iterable[str] = (),
+        json_schema: JsonSchema | None = None,
+        injection_detected: bool = False,
+        flagged_documents: Sequence[str] = (),
+    ) -> LLMResult:
+        """One turn for a rendered template. ``names``: contact names from the records, masked before sending."""
+        result = self.chat(
+            prompt.messages,
+            names=names,
+            json_schema=json_schema if json_schema is not None else prompt.output_schema,
+            options=CompletionOptions.from_mapping(prompt.options, offline_text=prompt.offline_text),
+        )
+        return _with_template(result, prompt, injection_detected, flagged_documents)
+
+    def stream(
+        self,
+        prompt: RenderedPrompt,
+        *,
+        names: Iterable[str] = (),
+        injection_detected: bool = False,
+        flagged_documents: Sequence[str] = (),
+    ) -> GatewayStream:
+        """Iterate for unmasked text deltas; ``.result`` holds the LLMResult once iteration is done."""
+        return GatewayStream(
+            self,
+            prompt.messages,
+            names=names,
+            options=CompletionOptions.from_mapping(prompt.options, offline_text=prompt.offline_text),
+            finish=lambda r: _with_template(r, prompt, injection_detected, flagged_documents),
+        )
+
+    # --- raw messages (LangChain, the OpenAI-compatible endpoint) -------------------------------------
+
+    def chat(
+        self,
+        messages: Sequence[Message],
+        *,
+        names: Iterable[str] = (),
+        json_schema: JsonSchema | None = None,
+        options: CompletionOptions | None = None,
+    ) -> LLMResult:
+        total = time.perf_counter()
+        options = options or CompletionOptions()
+        timings: dict[str, float] = {}
+        masker = self._masker(names)
+        t = time.perf_counter()
+        sent = [{**m, "content": masker.mask(m["content"])} for m in messages] if masker else list(messages)
+        timings["mask"] = _ms(t)
+
+        t = time.perf_counter()
+        degraded: ProviderError | None = None
+        try:
+            completion = self.provider.complete(sent, json_schema=json_schema, options=options)
+        except ProviderError as exc:
+            degraded = exc
+            timings["provider"] = _ms(t)
+            t = time.perf_counter()
+            completion = self.fallback.complete(messages, json_schema=json_schema, options=options)
+            timings["fallback"] = _ms(t)
+        else:
+            timings["provider"] = _ms(t)
+            if masker:
+                completion = _unmask_completion(completion, masker)
+        timings["total"] = _ms(total)
+        return LLMResult(
+            text=completion.text,
+            provider=completion.provider,
+            model=completion.model,
+            degraded=degraded is not None,
+            degraded_reason=degraded.reason if degraded else None,
+            degraded_detail=degraded.message if degraded else None,
+            parsed=completion.parsed,
+            usage=completion.usage,
+            timings_ms=timings,
+            masked=masker.counts if masker else {},
+        )
+
+
+def _unmask_completion(completion: Completion, masker: Masker) -> Completion:
+    parsed = completion.parsed
+    if isinstance(parsed, BaseModel):
+        parsed = type(parsed).model_validate(masker.unmask_data(parsed.model_dump(mode="json")))
+    elif parsed is not None:
+        parsed = masker.unmask_data(parsed)
+    return Completion(
+        text=masker.unmask(completion.text),
+        provider=completion.provider,
+        model=completion.model,
+        parsed=parsed,
+        usage=completion.usage,
+        latency_ms=completion.latency_ms,
+        structured_mode=completion.structured_mode,
+    )
+
+
+def _with_template(
+    result: LLMResult, prompt: RenderedPrompt, injection_detected: bool, flagged: Sequence[str]
+) -> LLMResult:
+    from dataclasses import replace
+
+    return replace(
+        result,
+        template=prompt.ref,
+        template_hash=prompt.hash,
+        locale=prompt.locale,
+        injection_detected=injection_detected,
+        flagged_documents=tuple(flagged),
+    )
+
+
+class GatewayStream:
+    """Streamed turn. Deltas are unmasked on the fly (placeholders split across chunks are reassembled).
+
+    A failure before the first delta falls back to the offline text (degraded). A failure after some text
+    has been sent cannot be taken back: the stream ends there and the result says degraded/stream_error.
+    """
+
+    def __init__(
+        self,
+        gateway: Gateway,
+        messages: Sequence[Message],
+        *,
+        names: Iterable[str],
+        options: CompletionOptions,
+        finish: Any = None,
+    ) -> None:
+        self._gateway = gateway
+        self._messages = list(messages)
+        self._names = list(names)
+        self._options = options
+        self._finish = finish
+        self.result: LLMResult | None = None
+
+    def __iter__(self) -> Iterator[str]:
+        gw = self._gateway
+        total = time.perf_counter()
+        masker = gw._masker(self._names)
+        sent = [{**m, "content": masker.mask(m["content"])} for m in self._messages] if masker else self._messages
+        unmasker = masker.stream_unmasker() if masker else None
+        parts: list[str] = []
+        error: ProviderError | None = None
+        provider, model = gw.provider.name, gw.provider.model
+        first_ms: float | None = None
+        try:
+            for delta in gw.provider.stream(sent, options=self._options):
+                out = unmasker.feed(delta) if unmasker else delta
+                if first_ms is None:
+                    first_ms = _ms(total)
+                if out:
+                    parts.append(out)
+                    yield out
+        except ProviderError as exc:
+            error = exc
+        if unmasker:
+            tail = unmasker.flush()
+            if tail:
+                parts.append(tail)
+                yield tail
+        if error is not None and not parts:
+            provider, model = gw.fallback.name, gw.fallback.model
+            for delta in gw.fallback.stream(self._messages, options=self._options):
+                parts.append(delta)
+                yield delta
+        timings = {"total": _ms(total)}
+        if first_ms is not None:
+            timings["first_delta"] = first_ms
+        result = LLMResult(
+            text="".join(parts),
+            provider=provider,
+            model=model,
+            degraded=error is not None,
+            degraded_reason=error.reason if error else None,
+            degraded_detail=error.message if error else None,
+            timings_ms=timings,
+            masked=masker.counts if masker else {},
+        )
+        self.result = self._finish(result) if self._finish else result

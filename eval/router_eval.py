@@ -1,0 +1,106 @@
+"""Skill-router evaluation: fit thresholds on the training split, report held-out and whole-set scores.
+
+    python -m eval.router_eval            # evaluate with the stored thresholds
+    python -m eval.router_eval --fit      # re-fit on the training split, store the thresholds, evaluate
+
+Prints a summary and writes JSON (accuracy, per-label precision/recall/F1, confusion matrix, the
+thresholds used, p50 routing latency) for the held-out split and the whole set. Offline: semantic
+exemplars + page context + lexical cues; the LLM fallback is never called here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+for _k, _v in {"HF_HUB_OFFLINE": "1", "ANONYMIZED_TELEMETRY": "False"}.items():
+    os.environ.setdefault(_k, _v)
+
+from skills.base import load_specs  # noqa: E402
+from skills.router import THRESHOLDS_FILE, Router, RouterReport, load_labelled, split_labelled  # noqa: E402
+
+DATASET = Path(__file__).parent / "datasets" / "router.yaml"
+
+
+def run(dataset: Path, fit: bool, json_path: Path | None) -> dict[str, object]:
+    items = load_labelled(dataset)
+    train, heldout = split_labelled(items)
+    router = Router.from_specs(load_specs())
+    if fit:
+        params = router.fit(train)
+    params = router.params
+    heldout_report = router.evaluate(heldout)
+    whole_report = router.evaluate(items)
+    if fit:
+        params.meta.update(
+            heldout_size=len(heldout),
+            heldout_accuracy=heldout_report.accuracy,
+            whole_accuracy=whole_report.accuracy,
+            split="stratified by label; every 3rd item per label in sha1(text) order is held out",
+        )
+        params.save(THRESHOLDS_FILE)
+    result: dict[str, object] = {
+        "dataset": str(dataset),
+        "params": params.to_dict(),
+        "heldout": heldout_report.model_dump(),
+        "whole": whole_report.model_dump(),
+    }
+    _print(heldout_report, "held-out")
+    _print(whole_report, "whole set")
+    if json_path:
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        json_path.write_text(json.dumps(result, ensure_ascii=False, indent=2), encoding="utf-8")
+        print(f"wrote {json_path}")
+    return result
+
+
+def _print(report: RouterReport, name: str) -> None:
+    print(f"\n== {name}: accuracy {report.accuracy:.4f} (n={report.n}), p50 latency {report.latency_ms_p50} ms")
+    print(f"{'label':<18}{'P':>7}{'R':>7}{'F1':>7}{'n':>5}")
+    for label, m in report.per_label.items():
+        print(f"{label:<18}{m['precision']:>7.2f}{m['recall']:>7.2f}{m['f1']:>7.2f}{int(m['support']):>5}")
+    labels = list(report.confusion)
+    short = [lab[:6] for lab in labels]
+    print("confusion (rows expected, columns predicted):")
+    print(" " * 18 + "".join(f"{s:>8}" for s in short))
+    for label in labels:
+        print(f"{label:<18}" + "".join(f"{report.confusion[label][p]:>8}" for p in labels))
+    for err in report.errors:
+        print(f"  miss: {err['text']!r} expected {err['expected']}, got {err['predicted']}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dataset", type=Path, default=DATASET)
+    parser.add_argument("--fit", action="store_true", help="re-fit thresholds on the training split and store them")
+    parser.add_argument("--json", type=Path, default=Path("data/eval/router.json"))
+    args = parser.parse_args(argv)
+    run(args.dataset, args.fit, args.json)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+
+
+def run_suite(runtime: object) -> dict[str, object]:
+    """Harness entry (``crm-copilot eval run --suite router``): stored thresholds, no LLM."""
+    items = load_labelled(DATASET)
+    _, heldout = split_labelled(items)
+    router = Router.from_specs(load_specs(), getattr(runtime, "embedder", None))
+    heldout_report, whole_report = router.evaluate(heldout), router.evaluate(items)
+    metrics: dict[str, float] = {
+        "heldout_accuracy": heldout_report.accuracy,
+        "accuracy": whole_report.accuracy,
+    }
+    for label, scores in whole_report.per_label.items():
+        metrics[f"{label}_precision"] = scores["precision"]
+        metrics[f"{label}_recall"] = scores["recall"]
+    return {
+        "metrics": metrics,
+        "gates": {"accuracy": {"min": 0.92}, "heldout_accuracy": {"min": 0.92}},
+        "cases": whole_report.errors,
+    }

@@ -1,0 +1,161 @@
+"""The skills suite: our own cases per skill against the demo org, driven through Assistant.turn.
+
+Datasets: ``eval/datasets/<skill>.yaml`` (``cases:`` list). A case names the asker, the page record,
+the message and input, and what a user would check: strings that must appear (``expect``), sources
+that must be cited (``cite``: ``crm:<type>:<id>`` or ``doc:<kb doc id>``), strings that must not appear
+(``forbid``), and strings that must not appear because field-level security hides them (``fls``).
+``error: forbidden`` (or ``not_found``, ``bad_request``) expects the turn to be refused.
+
+Metrics per skill: fact recall, citation recall, citations outside what was retrieved (the assistant
+drops them and warns; any is a skill bug), FLS leaks, forbidden hits, banned ad-law terms in any
+output, and SMS bodies over 70 characters. Recall metrics have floors; the rest must be zero.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import TYPE_CHECKING, Any
+
+from copilot.crm.principal import load_principal
+from copilot.errors import CopilotError
+from eval.skill_cases import ERROR_CODES, load_cases, request_for
+from skills import compliance
+from skills.base import SkillResult
+
+if TYPE_CHECKING:
+    from copilot.runtime import Runtime
+
+# next_best_action and ticket_lookup have their own case format and judge (eval/skill_cases.py); their
+# metrics are folded into this suite by ``_deterministic_skills`` below.
+SKILLS = ("record_qa", "troubleshoot", "reply_suggestion", "marketing_copy")
+FLOORS = {"fact_recall": 0.9, "citation_recall": 0.9}
+ZERO = ("citations_not_retrieved", "fls_leaks", "forbidden_hits", "banned_terms", "sms_over_limit", "errors")
+
+
+def _cited(result: SkillResult, ref: str) -> bool:
+    ids = [c.id for c in result.citations]
+    if ref.startswith("doc:"):
+        doc = ref[4:]
+        sources = set(result.data.get("sources") or []) | {str(result.data.get("article") or "")}
+        return doc in sources or any(doc in i for i in ids)
+    return ref in ids
+
+
+def _outputs(result: SkillResult) -> str:
+    """Everything a user could read: the answer and the structured copy variants."""
+    return result.answer + "\n" + json.dumps(result.data.get("variants", []), ensure_ascii=False)
+
+
+def run_case(runtime: Runtime, skill: str, case: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {"id": case["id"], "skill": skill}
+    with runtime.sessions() as session:
+        principal = load_principal(session, case["as"])
+        try:
+            result = runtime.assistant.turn(session, principal, request_for(case), skill=skill)
+            session.commit()
+        except CopilotError as exc:
+            expected = ERROR_CODES.get(str(case.get("error")))
+            out.update(ok=expected == exc.status_code, refused=exc.status_code, detail=str(exc)[:200])
+            out["error_unexpected"] = expected != exc.status_code
+            return out
+    if case.get("error"):
+        out.update(ok=False, error_unexpected=True, detail="expected a refusal, got an answer")
+        return out
+    text = _outputs(result)
+    expect = [str(s) for s in case.get("expect", [])]
+    cite = [str(s) for s in case.get("cite", [])]
+    found = [s for s in expect if s in text]
+    cited = [c for c in cite if _cited(result, c)]
+    fls = [s for s in case.get("fls", []) if str(s) in text]
+    forbid = [s for s in case.get("forbid", []) if str(s) in text]
+    banned = compliance.find_banned(text) if skill == "marketing_copy" else []
+    sms_over = [
+        v
+        for v in result.data.get("variants", [])
+        if result.data.get("channel") == "sms" and len(v.get("body", "")) > 70
+    ]
+    out.update(
+        expect=len(expect),
+        found=len(found),
+        missing=[s for s in expect if s not in found],
+        cite=len(cite),
+        cited=len(cited),
+        uncited=[c for c in cite if c not in cited],
+        not_retrieved="citations_dropped_not_retrieved" in result.warnings,
+        fls=fls,
+        forbidden=forbid,
+        banned=banned,
+        sms_over=len(sms_over),
+        provider=result.provider,
+        degraded=result.degraded,
+    )
+    out["ok"] = (
+        len(found) == len(expect)
+        and len(cited) == len(cite)
+        and not (fls or forbid or banned or sms_over)
+        and not out["not_retrieved"]
+    )
+    return out
+
+
+def summarise(skill: str, rows: list[dict[str, Any]]) -> dict[str, float]:
+    expect = sum(r.get("expect", 0) for r in rows)
+    cite = sum(r.get("cite", 0) for r in rows)
+    return {
+        f"{skill}.cases": float(len(rows)),
+        f"{skill}.passed": float(sum(1 for r in rows if r.get("ok"))),
+        f"{skill}.fact_recall": sum(r.get("found", 0) for r in rows) / expect if expect else 1.0,
+        f"{skill}.citation_recall": sum(r.get("cited", 0) for r in rows) / cite if cite else 1.0,
+        f"{skill}.citations_not_retrieved": float(sum(1 for r in rows if r.get("not_retrieved"))),
+        f"{skill}.fls_leaks": float(sum(len(r.get("fls", [])) for r in rows)),
+        f"{skill}.forbidden_hits": float(sum(len(r.get("forbidden", [])) for r in rows)),
+        f"{skill}.banned_terms": float(sum(len(r.get("banned", [])) for r in rows)),
+        f"{skill}.sms_over_limit": float(sum(r.get("sms_over", 0) for r in rows)),
+        f"{skill}.errors": float(sum(1 for r in rows if r.get("error_unexpected"))),
+    }
+
+
+def run_suite(runtime: Runtime, skills: tuple[str, ...] = SKILLS, *, include_others: bool = True) -> dict[str, Any]:
+    metrics: dict[str, float] = {}
+    gates: dict[str, dict[str, float]] = {}
+    cases: list[dict[str, Any]] = []
+    for skill in skills:
+        rows = []
+        for case in load_cases(skill):
+            t0 = time.perf_counter()
+            row = run_case(runtime, skill, case)
+            row["ms"] = round((time.perf_counter() - t0) * 1000, 1)
+            rows.append(row)
+        if not rows:
+            continue
+        cases.extend(rows)
+        metrics.update(summarise(skill, rows))
+        gates.update({f"{skill}.{name}": {"min": floor} for name, floor in FLOORS.items()})
+        gates.update({f"{skill}.{name}": {"max": 0} for name in ZERO})
+    if include_others:
+        _deterministic_skills(runtime, metrics, gates)
+    return {"metrics": metrics, "gates": gates, "cases": cases}
+
+
+def _deterministic_skills(runtime: Runtime, metrics: dict[str, float], gates: dict[str, dict[str, float]]) -> None:
+    """next_best_action and ticket_lookup, judged by their owner's runner, in the same suite."""
+    try:
+        from copilot.crm.demo.generator import DEMO_TODAY
+        from eval.skill_cases import BARS, run_all
+    except ImportError:
+        return
+    with runtime.sessions() as session:
+        report = run_all(session, runtime, DEMO_TODAY)
+    for skill in ("next_best_action", "ticket_lookup"):
+        part = report.get(skill)
+        if not part:
+            continue
+        for name in ("cases", "precision_at_1", "exact_match", "fls_leaks", "citations_outside"):
+            if name in part:
+                metrics[f"{skill}.{name}"] = float(part[name])
+        gates[f"{skill}.fls_leaks"] = {"max": 0}
+        gates[f"{skill}.citations_outside"] = {"max": 0}
+    for key, bar in BARS.items():
+        if key in metrics:
+            gates[key] = {"min": bar}

@@ -1,0 +1,1 @@
+"""Loaders, chunking and indexing of knowledge-base documents; the demo corpus lives in corpus/."""

@@ -1,0 +1,24 @@
+"""``python -m knowledge_base PATH... [--prune]``: ingest without the full CLI (used by the crash test)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from copilot.runtime import Runtime
+from knowledge_base.indexer import ingest_paths
+
+
+def main(argv: list[str]) -> int:
+    prune = "--prune" in argv
+    paths = [Path(a) for a in argv if a != "--prune"]
+    runtime = Runtime()
+    report = ingest_paths(runtime.kb, paths, max_bytes=runtime.settings.max_document_bytes, prune=prune)
+    for path, message in report.errors:
+        print(f"error: {path}: {message}", file=sys.stderr)
+    print(f"added {len(report.added)} updated {len(report.updated)} unchanged {len(report.unchanged)}")
+    return 1 if report.errors else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

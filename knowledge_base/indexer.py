@@ -1,0 +1,221 @@
+"""Files → the knowledge index, idempotently.
+
+Rules (also in the CLI help):
+
+* A document's id is its file stem, or ``id:`` in its front matter.
+* Unchanged documents cost nothing: the document hash (text, title, ACL, tags, chunker version) is
+  compared with the manifest before anything is embedded.
+* A changed document replaces its old chunks; only chunks whose text changed are re-embedded.
+* Without ``prune`` ingest only adds and updates. With ``prune``, a folder is *synced*: documents
+  that were ingested from a file under that folder and whose file is gone are removed. (A file that
+  is still there but fails to load keeps its previous version.)
+* A file that fails (malformed front matter, unknown visibility, unreadable PDF, too large, empty,
+  duplicate id in one run) is reported and skipped; nothing of it is written.
+* Crash safety comes from the write order in KnowledgeIndex.put_document (manifest row = commit).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from copilot.errors import BadRequest, NotFound
+from knowledge_base.chunking import CHUNKER_VERSION, chunk_document
+from knowledge_base.documents import Document, DocumentError
+from knowledge_base.loaders import SUPPORTED_SUFFIXES, load_bytes, load_path
+from retrievers.hybrid import KnowledgeIndex, index_text
+
+if TYPE_CHECKING:
+    from copilot.runtime import Runtime
+
+DEMO_CORPUS = Path(__file__).parent / "corpus"
+
+
+@dataclass
+class IngestReport:
+    added: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    errors: list[tuple[str, str]] = field(default_factory=list)  # (path, message)
+    chunks_written: int = 0
+    texts_embedded: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "added": self.added, "updated": self.updated, "unchanged": self.unchanged,
+            "removed": self.removed, "errors": [{"path": p, "message": m} for p, m in self.errors],
+            "chunks_written": self.chunks_written, "texts_embedded": self.texts_embedded,
+        }
+
+
+def document_hash(document: Document) -> str:
+    return hashlib.sha256(f"{document.content_hash}:{CHUNKER_VERSION}".encode()).hexdigest()
+
+
+def _chunk_id(document: Document, ordinal: int, heading: str, text: str) -> str:
+    # Everything stored with the chunk is in the hash, so an id names exactly one record.
+    digest = hashlib.sha256(
+        "\x00".join([document.title, heading, text, document.visibility, ",".join(document.products),
+                     document.lang, document.doc_type, document.source]).encode()
+    ).hexdigest()[:12]
+    return f"{document.doc_id}#{ordinal:04d}-{digest}"
+
+
+def write_document(index: KnowledgeIndex, document: Document) -> tuple[str, int, int]:
+    """Put one loaded document into the index (caller holds ``index.writing()``).
+
+    Returns (status, chunks written, texts embedded); status is added | updated | unchanged.
+    """
+    doc_hash = document_hash(document)
+    previous = index.document_hash(document.doc_id)
+    if previous == doc_hash:
+        return "unchanged", 0, 0
+    chunks = chunk_document(document)
+    if not chunks:
+        raise DocumentError("empty document (no text to index)")
+    tokens = document.acl_tokens
+    products = ",".join(document.products)
+    ids, texts, embed_texts, metas = [], [], [], []
+    for chunk in chunks:
+        ids.append(_chunk_id(document, chunk.ordinal, chunk.heading, chunk.text))
+        texts.append(chunk.text)
+        embed_texts.append(index_text(document.title, chunk.heading, chunk.text))
+        metas.append({
+            "doc_id": document.doc_id, "ordinal": chunk.ordinal, "title": document.title,
+            "heading": chunk.heading, "lang": document.lang, "products": products,
+            "visibility": document.visibility, "doc_type": document.doc_type, "source": document.source,
+        })
+    doc_meta = {
+        "title": document.title, "source": document.source, "visibility": document.visibility,
+        "n_chunks": len(chunks), "lang": document.lang,
+    }
+    embedded = index.put_document(document.doc_id, doc_hash, tokens, ids, texts, embed_texts, metas, doc_meta)
+    return ("added" if previous is None else "updated"), len(chunks), embedded
+
+
+def iter_files(paths: Iterable[Path]) -> Iterator[Path]:
+    for path in paths:
+        if path.is_dir():
+            for child in sorted(path.rglob("*")):
+                if child.is_file() and child.suffix.lower() in SUPPORTED_SUFFIXES and not any(
+                    part.startswith(".") for part in child.relative_to(path).parts
+                ):
+                    yield child
+        else:
+            yield path
+
+
+def ingest_paths(
+    index: KnowledgeIndex,
+    paths: Iterable[Path | str],
+    *,
+    max_bytes: int,
+    prune: bool = False,
+    progress: bool = False,
+) -> IngestReport:
+    roots = [Path(p) for p in paths]
+    report = IngestReport()
+    for root in roots:
+        if not root.exists():
+            report.errors.append((str(root), "no such file or folder"))
+    files = list(iter_files(r for r in roots if r.exists()))
+    seen_sources: set[str] = set()
+    origin: dict[str, str] = {}
+    with index.writing(), _progress(progress, len(files)) as advance:
+        for path in files:
+            source = str(path.resolve())
+            seen_sources.add(source)
+            try:
+                document = load_path(path, max_bytes)
+                if document.doc_id in origin:
+                    raise DocumentError(f"duplicate document id {document.doc_id!r} (also {origin[document.doc_id]})")
+                origin[document.doc_id] = str(path)
+                status, n_chunks, n_embedded = write_document(index, document)
+            except DocumentError as exc:
+                report.errors.append((str(path), str(exc)))
+            else:
+                getattr(report, status).append(document.doc_id)
+                report.chunks_written += n_chunks
+                report.texts_embedded += n_embedded
+            advance(path.name)
+        if prune:
+            folders = [str(r.resolve()) + "/" for r in roots if r.is_dir()]
+            for doc_id in index.document_ids():
+                source = str((index.document_meta(doc_id) or {}).get("source", ""))
+                if source and source not in seen_sources and any(source.startswith(f) for f in folders):
+                    index.delete_document(doc_id)
+                    report.removed.append(doc_id)
+    return report
+
+
+class _progress:
+    """A rich progress bar on stderr for long runs; silent when not wanted."""
+
+    def __init__(self, enabled: bool, total: int) -> None:
+        self.enabled = enabled and total > 1
+        self.total = total
+
+    def __enter__(self):  # type: ignore[no-untyped-def]
+        if not self.enabled:
+            return lambda _name: None
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self._bar = Progress(
+            TextColumn("ingesting"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+            TextColumn("{task.description}"), console=Console(stderr=True), transient=True,
+        )
+        self._bar.__enter__()
+        task = self._bar.add_task("", total=self.total)
+        return lambda name: self._bar.update(task, advance=1, description=name)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.enabled:
+            self._bar.__exit__(None, None, None)
+
+
+def ingest_upload(
+    index: KnowledgeIndex,
+    filename: str,
+    data: bytes,
+    *,
+    max_bytes: int,
+    screen: Callable[[Document], None] | None = None,
+) -> tuple[str, str, int]:
+    """One document from the HTTP API. Returns (doc_id, status, chunks). BadRequest if it is broken.
+
+    ``screen`` sees the parsed document before anything is written and may refuse it by raising
+    (the API refuses instructions aimed at the assistant; this layer does not know what those are)."""
+    name = Path(filename or "").name
+    if not name:
+        raise BadRequest("a filename is required (its extension picks the format, its stem is the id)")
+    try:
+        document = load_bytes(data, name, f"upload:{name}", max_bytes)
+        if screen is not None:
+            screen(document)
+        with index.writing():
+            status, n_chunks, _ = write_document(index, document)
+    except DocumentError as exc:
+        raise BadRequest(f"{name}: {exc}", code="invalid_document") from None
+    return document.doc_id, status, n_chunks
+
+
+def delete_document(index: KnowledgeIndex, doc_id: str) -> None:
+    with index.writing():
+        if not index.delete_document(doc_id):
+            raise NotFound(f"no knowledge-base document {doc_id!r}")
+
+
+def ingest_demo(runtime: Runtime, *, progress: bool = False) -> IngestReport:
+    """The demo corpus into the runtime's index (called by ``crm-copilot demo init``)."""
+    return ingest_paths(
+        runtime.kb, [DEMO_CORPUS], max_bytes=runtime.settings.max_document_bytes, prune=True, progress=progress
+    )

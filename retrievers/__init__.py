@@ -1,0 +1,1 @@
+"""Embedding, the vector store, hybrid search and CRM-record retrieval, all permission-filtered."""

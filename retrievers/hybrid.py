@@ -1,0 +1,406 @@
+"""The knowledge index: Chroma (vectors) and BM25 (words) over the same live chunk set, searched as
+one asker and fused with reciprocal rank fusion.
+
+Permissions are part of both searches: the vector side asks only the ACL-group collections the asker
+may read (see vector_store.py), the BM25 side masks rows of other groups before its top-k. So
+``search(..., k)`` returns the top-k of what the asker may read — never "top-k, then drop".
+
+Consistency: the manifest (one row per document, listing its chunk ids and ACL group) decides which
+stored chunks are live. A chunk written by an ingest that never committed (crash) is an orphan: it
+is never returned and the next writer sweeps it. Writers hold a lock (thread + file), so one ingest
+at a time touches the store; readers in other processes notice a new generation and reload.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from copilot.crm.permissions import principal_acl_tokens
+from copilot.crm.principal import Principal
+from copilot.settings import Settings
+from retrievers.embedding import Embedder, load_embedder
+from retrievers.lexical import CJK_CHAR, BM25Index
+from retrievers.vector_store import LANG_SLOTS, VectorStore, group_key, lang_slot, make_client
+
+GENERATION_ID = "__generation__"
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    doc_id: str
+    chunk_id: str
+    title: str
+    text: str
+    score: float
+    heading: str = ""
+    lang: str = ""
+    products: tuple[str, ...] = ()
+    visibility: str = ""
+    source: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "doc_id": self.doc_id, "chunk_id": self.chunk_id, "title": self.title, "text": self.text,
+            "score": round(self.score, 6), "heading": self.heading, "lang": self.lang,
+            "products": list(self.products), "visibility": self.visibility, "source": self.source,
+        }
+
+
+@dataclass(frozen=True)
+class FusionWeights:
+    """RRF weights, fitted on eval/datasets/retrieval.yaml (python -m eval.retrieval).
+
+    Latin-only questions lean on vectors: their words mostly occur in the *English* documents, so
+    BM25 pulls those up even when the answer is a Chinese document; the multilingual model maps both
+    languages to one space. BM25 keeps a small say there for exact codes (E-410, LC-3015). A small
+    rrf_k lets a first place count (k=60 flattened the vector side's lead: en hit@5 0.47 vs 0.87).
+    """
+
+    vector: float = 1.0
+    lexical: float = 1.0
+    vector_latin: float = 1.0
+    lexical_latin: float = 0.3
+    rrf_k: int = 5
+    # λ of the language-mean correction (vector_store.LANG_SLOTS); 1 = subtract the whole mean.
+    language_centering: float = 1.0
+    candidates: int = 40  # per side; more than k so fusion has overlap to work with
+
+
+@dataclass(frozen=True)
+class StoredRecord:
+    chunk_id: str
+    doc_id: str
+    group: str
+    text: str
+    metadata: Mapping[str, Any]
+
+
+@dataclass
+class _DocEntry:
+    doc_hash: str
+    group: str
+    chunk_ids: tuple[str, ...]
+    meta: dict[str, Any] = field(default_factory=dict)
+    # Sum of the document's chunk vectors, for the per-language means (kept in the manifest row so a
+    # restart need not read every vector back).
+    vec_sum: np.ndarray | None = None
+
+    @property
+    def lang_slot(self) -> int:
+        return lang_slot(str(self.meta.get("lang", "")))
+
+
+def index_text(title: str, heading: str, text: str) -> str:
+    """What both searches see for a chunk: title and heading path in front of the body."""
+    head = f"{title} > {heading}" if heading else title
+    return f"{head}\n{text}"
+
+
+def is_latin_query(query: str) -> bool:
+    return CJK_CHAR.search(query) is None
+
+
+class KnowledgeIndex:
+    def __init__(
+        self,
+        store: VectorStore,
+        embedder: Embedder,
+        *,
+        lock_path: Path | None = None,
+        weights: FusionWeights | None = None,
+        refresh_interval_s: float = 2.0,
+    ) -> None:
+        self.store = store
+        self.embedder = embedder
+        self.weights = weights or FusionWeights()
+        self.lock_path = lock_path
+        self.refresh_interval_s = refresh_interval_s
+        self._thread_lock = threading.RLock()
+        self._load()
+
+    @classmethod
+    def open(cls, settings: Settings, *, embedding_model: str | None = None, namespace: str = "kb") -> KnowledgeIndex:
+        embedder = load_embedder(embedding_model or settings.embedding_model)
+        store = VectorStore(make_client(settings), embedder.name, embedder.dim, namespace=namespace)
+        lock_dir = settings.resolved_chroma_path if not settings.chroma_host else settings.data_dir
+        lock_dir.mkdir(parents=True, exist_ok=True)
+        return cls(store, embedder, lock_path=lock_dir / f"{store.prefix}.write.lock")
+
+    # --- loading --------------------------------------------------------------------------------
+
+    def _load(self) -> None:
+        docs: dict[str, _DocEntry] = {}
+        generation = ""
+        for doc_id, meta in self.store.documents().items():
+            if doc_id == GENERATION_ID:
+                generation = str(meta.get("value", ""))
+                continue
+            raw_sum = meta.get("vec_sum")
+            docs[doc_id] = _DocEntry(
+                str(meta.get("doc_hash", "")), str(meta.get("group", "")),
+                tuple(json.loads(str(meta.get("chunk_ids", "[]")))), meta,
+                np.asarray(json.loads(str(raw_sum)), dtype=np.float32) if raw_sum else None,
+            )
+        live_keys = {(entry.group, cid) for entry in docs.values() for cid in entry.chunk_ids}
+        records: dict[str, StoredRecord] = {}
+        orphans: list[tuple[str, str]] = []
+        for stored in self.store.iter_chunks():
+            if (stored.group, stored.chunk_id) in live_keys:
+                records[stored.chunk_id] = StoredRecord(
+                    stored.chunk_id, str(stored.metadata.get("doc_id", "")), stored.group, stored.text,
+                    stored.metadata,
+                )
+            else:
+                orphans.append((stored.group, stored.chunk_id))
+        bm25 = BM25Index()
+        group_ids = {key: i for i, key in enumerate(self.store.groups)}
+        for record in records.values():
+            m = record.metadata
+            bm25.add(record.chunk_id, index_text(str(m.get("title", "")), str(m.get("heading", "")), record.text),
+                     group_ids[record.group])
+        with self._thread_lock:
+            self.docs, self.records, self.bm25, self.group_ids = docs, records, bm25, group_ids
+            self._sums: dict[tuple[str, int], tuple[np.ndarray, int]] | None = None
+            self.orphans = orphans
+            self._orphans_per_group = Counter(g for g, _ in orphans)
+            self.generation = generation
+            self._checked_at = time.monotonic()
+
+    def refresh(self, force: bool = False) -> None:
+        """Reload when another process changed the index (throttled: one cheap look per interval)."""
+        now = time.monotonic()
+        if not force and now - self._checked_at < self.refresh_interval_s:
+            return
+        self._checked_at = now
+        row = self.store.documents_by_ids([GENERATION_ID]).get(GENERATION_ID, {})
+        if force or str(row.get("value", "")) != self.generation:
+            # New collections may have appeared too.
+            self.store.reload_groups()
+            self._load()
+
+    # --- reading ----------------------------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def document_ids(self) -> list[str]:
+        return sorted(self.docs)
+
+    def search_as(self, principal: Principal, query: str, k: int = 5) -> list[SearchHit]:
+        return self.search(query, principal_acl_tokens(principal), k)
+
+    def search(
+        self,
+        query: str,
+        principal_tokens: frozenset[str] | None,
+        k: int = 5,
+        *,
+        mode: str = "hybrid",
+    ) -> list[SearchHit]:
+        """Top-k chunks the holder of ``principal_tokens`` may read (None: admin, everything).
+
+        ``mode``: ``hybrid`` (default), ``vector`` or ``lexical`` — the last two for evaluation.
+        """
+        query = query.strip()
+        if not query or k <= 0:
+            return []
+        self.refresh()
+        with self._thread_lock:
+            groups = self.store.visible_groups(principal_tokens)
+            if not groups:
+                return []
+            allowed = [self.group_ids[g.key] for g in groups if g.key in self.group_ids]
+            records, bm25 = self.records, self.bm25
+            extra = sum(self._orphans_per_group[g.key] for g in groups)
+            visible_keys = {g.key for g in groups}
+            lang_sums = [self._lang_sum(visible_keys, slot) for slot in range(len(LANG_SLOTS))]
+        w = self.weights
+        n = max(w.candidates, k)
+        vector_ranked: list[str] = []
+        lexical_ranked: list[str] = []
+        if mode in ("hybrid", "vector"):
+            qv = self.embedder.embed_query(query)
+            # Means over what this asker may read only: no score depends on a hidden document.
+            offsets = [
+                -w.language_centering * float(qv @ (total / count)) if count else 0.0
+                for total, count in lang_sums
+            ]
+            hits = self.store.query(qv, groups, n + extra, offsets)
+            # Orphans (an ingest that crashed before committing) are never results.
+            vector_ranked = [cid for cid, _, _, _ in hits if cid in records][:n]
+        if mode in ("hybrid", "lexical"):
+            lexical_ranked = [cid for cid, _ in bm25.search(query, allowed, n)]
+        latin = is_latin_query(query)
+        wv = w.vector_latin if latin else w.vector
+        wl = w.lexical_latin if latin else w.lexical
+        fused: dict[str, float] = {}
+        for weight, ranked in ((wv, vector_ranked), (wl, lexical_ranked)):
+            for rank, cid in enumerate(ranked):
+                fused[cid] = fused.get(cid, 0.0) + weight / (w.rrf_k + rank + 1)
+        # Scale so a chunk ranked first by every active side scores 1.0.
+        best = sum(weight for weight, ranked in ((wv, vector_ranked), (wl, lexical_ranked)) if ranked) / (w.rrf_k + 1)
+        order = sorted(fused, key=lambda cid: (-fused[cid], cid))[:k]
+        return [self._hit(records[cid], fused[cid] / best if best else 0.0) for cid in order if cid in records]
+
+    def _lang_sum(self, group_keys: set[str], slot: int) -> tuple[np.ndarray, int]:
+        if self._sums is None:  # per (group, language): rebuilt after a write, not per search
+            sums: dict[tuple[str, int], tuple[np.ndarray, int]] = {}
+            for entry in self.docs.values():
+                if entry.vec_sum is None:
+                    continue
+                total, count = sums.get((entry.group, entry.lang_slot), (0, 0))
+                sums[(entry.group, entry.lang_slot)] = (entry.vec_sum + total, count + len(entry.chunk_ids))
+            self._sums = sums
+        total_all = np.zeros(self.embedder.dim, dtype=np.float32)
+        count_all = 0
+        for key in group_keys:
+            total, count = self._sums.get((key, slot), (0, 0))
+            total_all += total
+            count_all += count
+        return total_all, count_all
+
+    @staticmethod
+    def _hit(record: StoredRecord, score: float) -> SearchHit:
+        m = record.metadata
+        products = tuple(p for p in str(m.get("products", "")).split(",") if p)
+        return SearchHit(
+            doc_id=record.doc_id, chunk_id=record.chunk_id, title=str(m.get("title", "")), text=record.text,
+            score=score, heading=str(m.get("heading", "")), lang=str(m.get("lang", "")), products=products,
+            visibility=str(m.get("visibility", "")), source=str(m.get("source", "")),
+        )
+
+    # --- writing (callers: knowledge_base.indexer) -------------------------------------------------
+
+    @contextmanager
+    def writing(self) -> Iterator[None]:
+        """One writer at a time: threads of this process, and other processes on this machine."""
+        with self._thread_lock:
+            if self.lock_path is None:
+                yield
+                return
+            with open(self.lock_path, "a+") as handle:
+                fcntl.flock(handle, fcntl.LOCK_EX)
+                try:
+                    # Another process may have written since we loaded: start from the truth.
+                    self.refresh(force=True)
+                    self._sweep_orphans()
+                    yield
+                finally:
+                    fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def _sweep_orphans(self) -> None:
+        by_group: dict[str, list[str]] = {}
+        for group, cid in self.orphans:
+            by_group.setdefault(group, []).append(cid)
+        for group, ids in by_group.items():
+            self.store.delete(group, ids)
+        self.orphans = []
+        self._orphans_per_group = Counter()
+
+    def document_hash(self, doc_id: str) -> str | None:
+        entry = self.docs.get(doc_id)
+        return entry.doc_hash if entry else None
+
+    def document_meta(self, doc_id: str) -> Mapping[str, Any] | None:
+        entry = self.docs.get(doc_id)
+        return entry.meta if entry else None
+
+    def put_document(
+        self,
+        doc_id: str,
+        doc_hash: str,
+        acl_tokens: frozenset[str],
+        chunk_ids: Sequence[str],
+        texts: Sequence[str],
+        embed_texts: Sequence[str],
+        metadatas: Sequence[Mapping[str, Any]],
+        doc_meta: Mapping[str, Any],
+    ) -> int:
+        """Replace one document's chunks. Returns how many texts were sent to the embedding model.
+
+        Order makes it crash-safe: (1) write the new chunks, (2) commit the manifest row, (3) delete
+        the old chunks. A crash before (2) leaves orphans of the new version; after it, orphans of
+        the old one. Either way the manifest names exactly one complete version.
+        """
+        key = group_key(acl_tokens)
+        old = self.docs.get(doc_id)
+        # Reuse the stored vectors of the old version's chunks whose embedded text is unchanged, so
+        # editing one paragraph (or only the ACL) re-embeds one chunk, not the document.
+        vectors = np.empty((len(chunk_ids), self.embedder.dim), dtype=np.float32)
+        todo = list(range(len(chunk_ids)))
+        if old is not None:
+            old_by_text: dict[str, str] = {}
+            for cid in old.chunk_ids:
+                rec = self.records.get(cid)
+                if rec is not None:
+                    m = rec.metadata
+                    old_by_text[index_text(str(m.get("title", "")), str(m.get("heading", "")), rec.text)] = cid
+            wanted = {i: old_by_text[t] for i, t in enumerate(embed_texts) if t in old_by_text}
+            stored = self.store.vectors_for(old.group, list(set(wanted.values())))
+            for i, cid in wanted.items():
+                if cid in stored:
+                    vectors[i] = stored[cid]
+            todo = [i for i in todo if wanted.get(i) not in stored]
+        if todo:
+            vectors[todo] = self.embedder.embed_passages([embed_texts[i] for i in todo])
+        self.store.upsert(acl_tokens, chunk_ids, vectors, texts, metadatas)
+        vec_sum = vectors.sum(axis=0)
+        entry_meta = {
+            **doc_meta, "doc_hash": doc_hash, "group": key, "chunk_ids": json.dumps(list(chunk_ids)),
+            "vec_sum": json.dumps([round(float(x), 6) for x in vec_sum]),
+        }
+        self.store.put_document(doc_id, entry_meta)
+        if old is not None:
+            keep = set(chunk_ids) if old.group == key else set()
+            stale = [c for c in old.chunk_ids if c not in keep]
+            self.store.delete(old.group, stale)
+        self._bump_generation()
+        # Keep this process's view current without a full reload.
+        if key not in self.group_ids:
+            self.group_ids[key] = len(self.group_ids)
+        if old is not None:
+            self._forget(old)
+        self.docs[doc_id] = _DocEntry(doc_hash, key, tuple(chunk_ids), entry_meta, vec_sum)
+        self._sums = None
+        for cid, text, meta in zip(chunk_ids, texts, metadatas, strict=True):
+            self.records[cid] = StoredRecord(cid, doc_id, key, text, meta)
+            self.bm25.add(cid, index_text(str(meta.get("title", "")), str(meta.get("heading", "")), text),
+                          self.group_ids[key])
+        return len(todo)
+
+    def delete_document(self, doc_id: str) -> bool:
+        old = self.docs.get(doc_id)
+        if old is None:
+            return False
+        # Manifest first: once it is gone the chunks are orphans, invisible even if we crash now.
+        self.store.delete_document(doc_id)
+        self.store.delete(old.group, list(old.chunk_ids))
+        self._bump_generation()
+        self._forget(old)
+        del self.docs[doc_id]
+        self._sums = None
+        return True
+
+    def _forget(self, entry: _DocEntry) -> None:
+        self.bm25.remove(entry.chunk_ids)
+        for cid in entry.chunk_ids:
+            self.records.pop(cid, None)
+
+    def _bump_generation(self) -> None:
+        self.generation = uuid.uuid4().hex
+        self.store.put_document(GENERATION_ID, {"value": self.generation})
+
+    def close(self) -> None:
+        self.store.close()

@@ -1,0 +1,1 @@
+"""The skill contract, the router, and one module per skill."""

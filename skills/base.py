@@ -1,0 +1,165 @@
+"""The skill contract: what a skill receives, what it returns, and how it is declared.
+
+A skill is declared as data (``skills/defs/<name>.yaml``: name, descriptions, zh/en example
+utterances, input schema, the object types whose pages it lives on, required roles, its template)
+and implemented by one function ``run(request, ctx) -> SkillResult`` in ``skills/<name>.py``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+
+from copilot.crm.principal import Principal
+from copilot.errors import BadRequest, Forbidden
+from retrievers.facts import Fact
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from copilot.runtime import Runtime
+
+Locale = Literal["zh", "en"]
+DEFS_DIR = Path(__file__).parent / "defs"
+
+
+class PageContext(BaseModel):
+    """The CRM page the user is on."""
+
+    model_config = ConfigDict(extra="forbid")
+    object_type: str = Field(min_length=1, max_length=40)
+    object_id: int = Field(ge=1)
+
+
+class SkillRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    message: str = ""
+    input: dict[str, Any] = Field(default_factory=dict)
+    context: PageContext | None = None
+    locale: Locale | None = None
+
+
+class Citation(BaseModel):
+    type: Literal["kb", "crm"]
+    id: str
+    title: str
+
+
+class Action(BaseModel):
+    kind: str
+    title: str
+    reason: str = ""
+    evidence: list[str] = Field(default_factory=list)
+    draft: str | None = None
+    channel: str | None = None
+    score: float = 0.0
+
+
+def citation_for(fact: Fact) -> Citation:
+    return Citation(type=fact.type, id=fact.id, title=fact.title)
+
+
+class PromptRef(BaseModel):
+    id: str
+    version: str
+
+
+class SkillResult(BaseModel):
+    skill: str
+    answer: str
+    citations: list[Citation] = Field(default_factory=list)
+    actions: list[Action] = Field(default_factory=list)
+    prompt: PromptRef | None = None
+    trace_id: str = ""
+    degraded: bool = False
+    provider: str = "offline"
+    # Skill-specific structured output (understood filters, result rows, copy variants, ...).
+    data: dict[str, Any] = Field(default_factory=dict)
+    warnings: list[str] = Field(default_factory=list)
+    routing: dict[str, Any] | None = None
+
+
+@dataclass
+class SkillContext:
+    """Everything a skill may touch for one turn, all bound to the asker."""
+
+    principal: Principal
+    session: Session
+    runtime: Runtime
+    locale: Locale = "zh"
+    trace_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    timings_ms: dict[str, float] = field(default_factory=dict)
+    # Every fact the skill retrieved this turn, by id: citations must come from here.
+    retrieved: dict[str, Fact] = field(default_factory=dict)
+    flags: list[str] = field(default_factory=list)
+    template_hash: str | None = None
+
+    @contextmanager
+    def timed(self, stage: str) -> Iterator[None]:
+        """Add the block's wall time to ``timings_ms[stage]`` (retrieval, render, compose, ...)."""
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            elapsed = (time.perf_counter() - t0) * 1000
+            self.timings_ms[stage] = round(self.timings_ms.get(stage, 0.0) + elapsed, 3)
+
+    def remember(self, facts: list[Fact]) -> list[Fact]:
+        for fact in facts:
+            self.retrieved[fact.id] = fact
+        return facts
+
+    @property
+    def shown_records(self) -> list[str]:
+        return [f.id for f in self.retrieved.values() if f.type == "crm"]
+
+    @property
+    def shown_documents(self) -> list[str]:
+        return sorted({str(f.meta.get("doc_id", f.id)) for f in self.retrieved.values() if f.type == "kb"})
+
+
+class SkillSpec(BaseModel):
+    """A skill's declaration, loaded from ``skills/defs/<name>.yaml`` (closed schema)."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    title: dict[str, str]
+    description: dict[str, str]
+    handler: str  # "skills.record_qa:run"
+    template: str
+    object_types: list[str] = Field(default_factory=list)
+    required_roles: list[str] = Field(default_factory=list)  # any of; empty = every signed-in user
+    input_schema: dict[str, Any] = Field(default_factory=lambda: {"type": "object"})
+    examples: dict[str, list[str]] = Field(default_factory=dict)
+
+    def allowed(self, principal: Principal) -> bool:
+        return principal.is_admin or not self.required_roles or bool(set(self.required_roles) & principal.roles)
+
+    def check_allowed(self, principal: Principal) -> None:
+        if not self.allowed(principal):
+            raise Forbidden(f"skill {self.name!r} needs one of the roles {', '.join(self.required_roles)}")
+
+    def resolve(self) -> Callable[[SkillRequest, SkillContext], SkillResult]:
+        module_name, _, attr = self.handler.partition(":")
+        return getattr(importlib.import_module(module_name), attr)  # type: ignore[no-any-return]
+
+
+def load_specs(defs_dir: Path = DEFS_DIR) -> dict[str, SkillSpec]:
+    specs: dict[str, SkillSpec] = {}
+    for path in sorted(defs_dir.glob("*.yaml")):
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        try:
+            spec = SkillSpec.model_validate(raw)
+        except Exception as exc:
+            raise BadRequest(f"skill definition {path.name}: {exc}") from exc
+        specs[spec.name] = spec
+    return specs

@@ -1,0 +1,178 @@
+"""Compose an answer: render a registry template, run it through the model gateway, keep the evidence.
+
+Every skill that writes prose goes through ``compose``: the template is rendered in the turn's locale
+(id@version and the template hash are recorded for the audit row), the facts are remembered on the
+context (the assistant drops any citation that was not remembered), and the gateway decides between
+the configured model and the template's ``offline`` body (PII is masked on the way out).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from retrievers.facts import Fact
+from skills.base import Action, PromptRef, SkillContext, SkillRequest, SkillResult, SkillSpec
+
+if TYPE_CHECKING:
+    from prompts.registry import Registry, RenderedPrompt
+
+# Contact fields whose values are people's names: masked before a prompt leaves for a model when
+# settings.mask_contact_names is on (the gateway's regexes catch phones and e-mails, not names).
+_NAME_FIELDS = {"contact": ("name",), "ticket_message": ("author_name",)}
+
+
+@dataclass
+class Composed:
+    text: str
+    prompt: PromptRef
+    provider: str = "offline"
+    degraded: bool = False
+    reason: str | None = None
+    parsed: Any = None
+    hash: str = ""
+    rendered: RenderedPrompt | None = field(default=None, repr=False)
+
+
+def registry(ctx: SkillContext) -> Registry:
+    """The runtime's template registry; a bare Runtime (tests, scripts) gets the packaged templates."""
+    reg = getattr(ctx.runtime, "prompts", None)
+    if reg is None:
+        from prompts.registry import Registry
+
+        reg = Registry.load(getattr(ctx.runtime.settings, "prompts_dir", None))
+    return reg  # type: ignore[no-any-return]
+
+
+def fact_vars(facts: Iterable[Fact]) -> list[dict[str, str]]:
+    """Facts in the shape every template declares: ``[{id, label, text}]`` (``title`` for KB snippets)."""
+    return [{"id": f.id, "label": f.title, "title": f.title, "text": f.text} for f in facts]
+
+
+def contact_names(facts: Iterable[Fact]) -> list[str]:
+    names: list[str] = []
+    for f in facts:
+        kind = f.meta.get("object_type")
+        for key in _NAME_FIELDS.get(str(kind), ()):
+            value = (f.meta.get("fields") or {}).get(key)
+            if isinstance(value, str) and value.strip() and value not in names:
+                names.append(value)
+        extra = f.meta.get("person_names")
+        if isinstance(extra, list):
+            names.extend(n for n in extra if isinstance(n, str) and n and n not in names)
+    return names
+
+
+def compose(
+    ctx: SkillContext,
+    template_id: str,
+    variables: Mapping[str, Any],
+    facts: Sequence[Fact],
+    *,
+    json_schema: dict[str, Any] | None = None,
+    version: str | int | None = None,
+    extra_names: Sequence[str] = (),
+) -> Composed:
+    """Render ``template_id`` in ``ctx.locale`` with ``variables``, remember ``facts`` and answer."""
+    ctx.remember(list(facts))
+    with ctx.timed("render"):
+        rendered = registry(ctx).render(template_id, variables, version=version, locale=ctx.locale)
+    ref = PromptRef(id=rendered.id, version=rendered.version)
+    ctx.template_hash = rendered.hash
+    names: list[str] = []
+    if getattr(ctx.runtime.settings, "mask_contact_names", True):
+        names = [*contact_names(facts), *(n for n in extra_names if n)]
+    llm = getattr(ctx.runtime, "llm", None)
+    with ctx.timed("compose"):
+        if llm is None:
+            # No gateway wired (a bare Runtime): the offline body is the answer, as the offline provider would.
+            return Composed(rendered.offline_text, ref, "offline", False, None, None, rendered.hash, rendered)
+        out = _call_gateway(
+            llm, rendered, json_schema=json_schema or rendered.output_schema, names=names, facts=facts, ctx=ctx
+        )
+    return Composed(
+        text=str(getattr(out, "text", "") or ""),
+        prompt=ref,
+        provider=str(getattr(out, "provider", "offline") or "offline"),
+        degraded=bool(getattr(out, "degraded", False)),
+        reason=getattr(out, "degraded_reason", None),
+        parsed=getattr(out, "parsed", None),
+        hash=rendered.hash,
+        rendered=rendered,
+    )
+
+
+def _call_gateway(
+    llm: Any, rendered: RenderedPrompt, *, json_schema: Any, names: list[str], facts: Sequence[Fact], ctx: SkillContext
+) -> Any:
+    flagged = sorted({str(f.meta.get("doc_id", f.id)) for f in facts if f.meta.get("flagged")})
+    return llm.run(
+        rendered,
+        names=names,
+        json_schema=json_schema,
+        injection_detected=bool(flagged) or "injection_detected" in ctx.flags,
+        flagged_documents=flagged,
+    )
+
+
+def result_from(
+    ctx: SkillContext,
+    skill: str,
+    composed: Composed,
+    cited: Iterable[Fact],
+    **extra: Any,
+) -> SkillResult:
+    """The common SkillResult: answer, citations (deduplicated, in order), prompt ref, provider."""
+    from skills.base import citation_for
+
+    seen: set[str] = set()
+    citations = []
+    for fact in cited:
+        if fact.id in seen:
+            continue
+        seen.add(fact.id)
+        citations.append(citation_for(fact))
+    result = SkillResult(
+        skill=skill,
+        answer=composed.text,
+        citations=citations,
+        prompt=composed.prompt,
+        trace_id=ctx.trace_id,
+        degraded=composed.degraded,
+        provider=composed.provider,
+        **extra,
+    )
+    if composed.degraded and composed.reason:
+        result.warnings.append(f"llm_degraded:{composed.reason}")
+    return result
+
+
+def clarify(ctx: SkillContext, request: SkillRequest, options: list[SkillSpec]) -> SkillResult:
+    """Ask which skill was meant; the options come back as actions a client can render as buttons."""
+    lang = 0 if ctx.locale == "zh" else 1
+    locale_key = ("zh", "en")[lang]
+    candidates = [
+        {"skill": spec.name, "label": spec.title.get(locale_key) or spec.title.get("zh") or spec.name}
+        for spec in options
+    ]
+    composed = compose(ctx, "router_clarify", {"message": request.message, "candidates": candidates}, [])
+    actions = [
+        Action(
+            kind="choose_skill",
+            title=c["label"],
+            reason=options[i].description.get(locale_key, ""),
+            draft=c["skill"],
+        )
+        for i, c in enumerate(candidates)
+    ]
+    return SkillResult(
+        skill="clarify",
+        answer=composed.text,
+        actions=actions,
+        prompt=composed.prompt,
+        trace_id=ctx.trace_id,
+        degraded=composed.degraded,
+        provider=composed.provider,
+        data={"options": [c["skill"] for c in candidates]},
+    )

@@ -1,0 +1,261 @@
+"""next_best_action: ranked, evidence-backed next steps from deterministic signals.
+
+Two scopes:
+
+* ``record`` (the page's opportunity or account): every signal on that deal (or on the account's
+  deals) plus the account-wide ones (payments, revenue, tickets, renewals, warranties, contacts),
+  ranked by score, up to ``limit`` actions.
+* ``mine`` ("which of my deals need attention first"): the asker's own deals — owner is the asker,
+  or for a line manager anyone below them — open, or won within ``won_lookback_days`` (dispatch and
+  payment still matter after a win); top ``limit`` deals, one best action each. An account-wide
+  signal is offered to each deal of its account but used for one deal only, so two deals of one
+  customer do not both say "chase the same overdue payment".
+
+All records come through ``read_filter`` and ``visible_dict`` (see signals/records.py); citations are
+built only from records that were retrieved there.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Any
+
+from sqlalchemy import or_, select
+
+from copilot.crm.models import Opportunity
+from copilot.crm.permissions import get_visible, read_filter
+from copilot.errors import BadRequest
+from retrievers.facts import Fact
+from skills.base import Action, SkillContext, SkillRequest, SkillResult
+from skills.compose import compose, result_from
+from skills.signals import RecordSet, Signal, SignalConfig, default_config, evaluate, load_records, to_action
+
+SKILL = "next_best_action"
+TEMPLATE = "next_best_action"
+DEFAULT_LIMIT = 5
+MAX_LIMIT = 20
+
+
+def resolve_today(ctx: SkillContext, today: dt.date | None = None) -> dt.date:
+    """The evaluation day: explicit > a ``today`` setting (a demo clock) > the real date."""
+    if today is not None:
+        return today
+    settings = getattr(getattr(ctx, "runtime", None), "settings", None)
+    configured = getattr(settings, "today", None)
+    if isinstance(configured, dt.date):
+        return configured
+    if isinstance(configured, str) and configured:
+        return dt.date.fromisoformat(configured)
+    return dt.date.today()
+
+
+# "Which of my deals…" asked on a deal page still means the whole pipeline.
+MINE_CUES = re.compile(
+    r"我手上|我的商机|我负责的|我的单|哪些商机|哪几个单|哪些单|所有商机|pipeline|my deals|my opportunities|"
+    r"which of my|all my",
+    re.IGNORECASE,
+)
+
+
+def _scope_from(request: SkillRequest) -> str:
+    if request.context is None or MINE_CUES.search(request.message or ""):
+        return "mine"
+    return "record"
+
+
+def _deal_stage_clause(cfg: SignalConfig, today: dt.date) -> Any:
+    lookback = today - dt.timedelta(days=cfg.won_lookback_days)
+    return or_(
+        Opportunity.stage.in_(cfg.open_stages),
+        Opportunity.stage.in_(cfg.won_stages) & (Opportunity.close_date >= lookback),
+    )
+
+
+def _select_scope(
+    request: SkillRequest, ctx: SkillContext, cfg: SignalConfig, today: dt.date, scope: str
+) -> tuple[list[Opportunity], set[int], str | None]:
+    session, principal = ctx.session, ctx.principal
+    if scope == "mine":
+        q = (
+            select(Opportunity)
+            .where(
+                read_filter(principal, "opportunity"),
+                Opportunity.owner_id.in_(sorted(principal.chain_ids)),
+                _deal_stage_clause(cfg, today),
+            )
+            .order_by(Opportunity.id)
+        )
+        deals = list(session.scalars(q))
+        return deals, {d.account_id for d in deals}, None
+    if request.context is None:
+        raise BadRequest("next_best_action: scope 'record' needs a page context (an opportunity or an account)")
+    object_type, object_id = request.context.object_type, request.context.object_id
+    if object_type == "opportunity":
+        opp = get_visible(session, principal, "opportunity", object_id)  # 404 when invisible
+        return [opp], {opp.account_id}, object_type
+    if object_type == "account":
+        account = get_visible(session, principal, "account", object_id)
+        q = (
+            select(Opportunity)
+            .where(
+                read_filter(principal, "opportunity"),
+                Opportunity.account_id == account.id,
+                _deal_stage_clause(cfg, today),
+            )
+            .order_by(Opportunity.id)
+        )
+        return list(session.scalars(q)), {account.id}, object_type
+    raise BadRequest(f"next_best_action works on an opportunity or an account page, not on {object_type!r}")
+
+
+def _best_per_deal(signals: list[Signal], rs: RecordSet, limit: int) -> list[tuple[int, Signal]]:
+    """One action per deal, deals ranked by their best signal; a signal is used for one deal only."""
+    candidates: dict[int, list[Signal]] = {opp_id: [] for opp_id in rs.deals}
+    for s in signals:  # already best first
+        if s.opportunity_id in rs.deals:
+            targets = [s.opportunity_id]
+        elif s.account_wide:
+            targets = [d["id"] for d in rs.deals_of(s.account_id)]
+        else:
+            targets = []
+        for t in targets:
+            candidates[t].append(s)
+    order = sorted((c[0].sort_key(), opp_id) for opp_id, c in candidates.items() if c)
+    used: set[tuple[str, tuple[str, ...]]] = set()
+    picked: list[tuple[int, Signal]] = []
+    for _, opp_id in order:
+        choice = next((s for s in candidates[opp_id] if (s.kind, s.evidence) not in used), None)
+        if choice is None:
+            continue
+        used.add((choice.kind, choice.evidence))
+        picked.append((opp_id, choice))
+    picked.sort(key=lambda p: (p[1].sort_key(), p[0]))
+    return picked[:limit]
+
+
+def run(
+    request: SkillRequest,
+    ctx: SkillContext,
+    *,
+    today: dt.date | None = None,
+    config: SignalConfig | None = None,
+) -> SkillResult:
+    cfg = config or default_config()
+    today = resolve_today(ctx, today)
+    locale = request.locale or ctx.locale
+    ctx.locale = locale  # the template renders in the same language as the actions
+    scope = str(request.input.get("scope") or _scope_from(request))
+    if scope not in ("record", "mine"):
+        raise BadRequest("next_best_action: scope must be 'record' or 'mine'")
+    limit = max(1, min(int(request.input.get("limit") or DEFAULT_LIMIT), MAX_LIMIT))
+
+    deals, account_ids, page_type = _select_scope(request, ctx, cfg, today, scope)
+    rs = load_records(ctx.session, ctx.principal, cfg, today, deals, account_ids)
+    signals = evaluate(rs, cfg)
+    me = ctx.principal.display_name or ctx.principal.username
+
+    actions: list[Action] = []
+    deal_rows: list[dict[str, Any]] = []
+    if scope == "mine":
+        for opp_id, sig in _best_per_deal(signals, rs, limit):
+            action = to_action(sig, rs, locale, me)
+            deal_name = rs.deals[opp_id].get("name") or f"#{opp_id}"
+            action.title = f"{deal_name}：{action.title}" if locale == "zh" else f"{deal_name}: {action.title}"
+            actions.append(action)
+            deal_rows.append(
+                {
+                    "opportunity_id": opp_id,
+                    "name": deal_name,
+                    "account": rs.account_name(rs.deals[opp_id].get("account_id")),
+                    "kind": sig.kind,
+                    "score": sig.score,
+                }
+            )
+    else:
+        actions = [to_action(s, rs, locale, me) for s in signals[:limit]]
+
+    cited = _cited_facts(actions, rs)
+    answer_vars = _answer_vars(
+        scope, page_type, rs, actions, deal_rows, len(signals), today, locale, team=bool(ctx.principal.subordinate_ids)
+    )
+    composed = compose(ctx, TEMPLATE, _template_vars(answer_vars, actions), cited)
+    return result_from(
+        ctx,
+        SKILL,
+        composed,
+        cited,
+        actions=actions,
+        data={
+            "scope": scope,
+            "today": today.isoformat(),
+            "signals": [s.as_dict() for s in signals],
+            "deals": deal_rows,
+            "answer_vars": answer_vars,
+        },
+    )
+
+
+def _cited_facts(actions: list[Action], rs: RecordSet) -> list[Fact]:
+    """The evidence of the returned actions, restricted to records actually retrieved."""
+    seen: dict[str, Fact] = {}
+    for action in actions:
+        for eid in action.evidence:
+            fact = rs.facts.get(eid)
+            if fact is not None:
+                seen.setdefault(eid, fact)
+    return list(seen.values())
+
+
+def _template_vars(v: dict[str, Any], actions: list[Action]) -> dict[str, Any]:
+    """The registry template's variables (prompts/templates/next_best_action)."""
+    return {
+        "record_title": v["subject"] or "",
+        "record_summary": v["summary"],
+        "signals": [
+            {"kind": a.kind, "reason": a.reason, "evidence_ids": a.evidence, "action": a.title, "draft": a.draft}
+            for a in actions
+        ],
+    }
+
+
+def _answer_vars(
+    scope: str,
+    page_type: str | None,
+    rs: RecordSet,
+    actions: list[Action],
+    deal_rows: list[dict[str, Any]],
+    n_signals: int,
+    today: dt.date,
+    locale: str,
+    *,
+    team: bool = False,
+) -> dict[str, Any]:
+    """Everything a template needs to phrase the answer (kept as data for skills/compose.py)."""
+    subject = None
+    if page_type == "opportunity" and rs.deals:
+        subject = next(iter(rs.deals.values())).get("name")
+    elif page_type == "account" and rs.focus_account_ids:
+        subject = rs.account_name(next(iter(rs.focus_account_ids)))
+    elif scope == "mine":
+        subject = (
+            ("我和团队负责的商机" if team else "我负责的商机")
+            if locale == "zh"
+            else ("my team's deals" if team else "my deals")
+        )
+    if locale == "zh":
+        summary = f"截至 {today.isoformat()}，查看了 {len(rs.deals)} 个商机，发现 {n_signals} 个信号。"
+    else:
+        summary = f"As of {today.isoformat()}: {len(rs.deals)} deal(s) reviewed, {n_signals} signal(s) found."
+    return {
+        "scope": scope,
+        "page_type": page_type,
+        "subject": subject,
+        "summary": summary,
+        "team": team,
+        "today": today.isoformat(),
+        "deals_considered": len(rs.deals),
+        "signals_found": n_signals,
+        "actions": [{"title": a.title, "reason": a.reason, "kind": a.kind, "score": a.score} for a in actions],
+        "deals": deal_rows,
+    }

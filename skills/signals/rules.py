@@ -1,0 +1,515 @@
+"""The signal rules: one small function per signal kind, over a masked ``RecordSet``.
+
+A rule reads only what ``records.load_records`` fetched (visible, FLS-masked rows), so a field hidden
+from the asker is simply absent: a rule then skips the comparison that needs it (dispatch threshold)
+or counts its value as 0 (score), and the message shows "***" for it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Callable, Iterable, Iterator
+from decimal import Decimal
+from typing import Any
+
+from skills.signals.config import SignalConfig
+from skills.signals.records import RecordSet, Row, evidence_id
+from skills.signals.scoring import Money, Signal, urgency_ahead, urgency_past
+
+DECISION_MAKER = "决策者"
+
+Rule = Callable[[RecordSet, SignalConfig], Iterable[Signal]]
+
+
+def _num(value: Any) -> float | None:
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, int | float | Decimal):
+        return float(value)
+    return None
+
+
+def _date(value: Any) -> dt.date | None:
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    return None
+
+
+def _signal(
+    rs: RecordSet,
+    cfg: SignalConfig,
+    kind: str,
+    *,
+    account_id: int | None,
+    opportunity_id: int | None,
+    value: float | None,
+    urgency: float | None,
+    evidence: Iterable[str],
+    facts: dict[str, Any],
+    variant: str | None = None,
+) -> Signal:
+    k = cfg.kinds[kind]
+    facts = {k_: v for k_, v in facts.items() if v is not None}  # absent (hidden/unknown) → "***" at render
+    return Signal(
+        kind=kind,
+        account_id=account_id,
+        opportunity_id=opportunity_id,
+        severity=k.severity,
+        value=value or 0.0,
+        urgency=urgency if urgency is not None else k.urgency,
+        value_unit=cfg.value_unit,
+        evidence=tuple(dict.fromkeys(evidence)),
+        facts=facts,
+        variant=variant,
+        contact_id=pick_contact(rs, cfg, kind, account_id),
+        account_wide=k.account_wide,
+    )
+
+
+def pick_contact(rs: RecordSet, cfg: SignalConfig, kind: str, account_id: int | None) -> int | None:
+    """The visible contact a customer-facing draft goes to, by preferred decision role."""
+    contacts = rs.contacts.get(account_id, []) if account_id is not None else []
+    for role in cfg.preferred_roles(kind):
+        for c in contacts:
+            if c.get("decision_role") == role:
+                return int(c["id"])
+    return int(contacts[0]["id"]) if contacts else None
+
+
+def _open_deals(rs: RecordSet, cfg: SignalConfig) -> Iterator[Row]:
+    for opp_id in sorted(rs.deals):
+        deal = rs.deals[opp_id]
+        if deal.get("stage") in cfg.open_stages:
+            yield deal
+
+
+def _deal_facts(rs: RecordSet, deal: Row) -> dict[str, Any]:
+    amount = _num(deal.get("amount"))
+    return {
+        "opp": deal.get("name"),
+        "account": rs.account_name(deal.get("account_id")),
+        "stage": deal.get("stage"),
+        "amount": Money(amount) if amount is not None else None,
+    }
+
+
+def _max_open_amount(rs: RecordSet, cfg: SignalConfig, account_id: int | None) -> float:
+    amounts = [_num(d.get("amount")) or 0.0 for d in rs.deals_of(account_id) if d.get("stage") in cfg.open_stages]
+    return max(amounts, default=0.0)
+
+
+# --- deal signals ------------------------------------------------------------------------------
+
+
+def stale_deal(rs: RecordSet, cfg: SignalConfig) -> Iterator[Signal]:
+    for deal in _open_deals(rs, cfg):
+        last = rs.last_activity_at.get(deal["id"])
+        since = _date(last) or _date(deal.get("created_at"))
+        if since is None:
+            continue
+        days = (rs.today - since).days
+        if days < cfg.stale_deal_days:
+            continue
+        last_act = next((a for a in rs.activities if a.get("opportunity_id") == deal["id"]), None)
+        evidence = [evidence_id("opportunity", deal["id"])]
+        if last_act is not None:
+            evidence.append(evidence_id("activity", last_act["id"]))
+        facts = _deal_facts(rs, deal) | {
+            "days": days,
+            "last_date": _date(last),
+            "last_subject": last_act.get("subject") if last_act else None,
+        }
+        yield _signal(
+            rs,
+            cfg,
+            "stale_deal",
+            account_id=deal.get("account_id"),
+            opportunity_id=deal["id"],
+            value=_num(deal.get("amount")),
+            urgency=urgency_past(days - cfg.stale_deal_days),
+            evidence=evidence,
+            facts=facts,
+            variant=None if last else "never",
+        )
+
+
+def close_date_passed(rs: RecordSet, cfg: SignalConfig) -> Iterator[Signal]:
+    for deal in _open_deals(rs, cfg):
+        close = _date(deal.get("close_date"))
+        if close is None or close >= rs.today:
+            continue
+        days = (rs.today - close).days
+        yield _signal(
+            rs,
+            cfg,
+            "close_date_passed",
+            account_id=deal.get("account_id"),
+            opportunity_id=deal["id"],
+            value=_num(deal.get("amount")),
+            urgency=urgency_past(days),
+            evidence=[evidence_id("opportunity", deal["id"])],
+            facts=_deal_facts(rs, deal) | {"close_date": close, "days": days},
+        )
+
+
+def stage_stuck(rs: RecordSet, cfg: SignalConfig) -> Iterator[Signal]:
+    for deal in _open_deals(rs, cfg):
+        norm = cfg.stage_norm_days.get(str(deal.get("stage")))
+        entered = _date(deal.get("stage_entered_at"))
+        if norm is None or entered is None:
+            continue
+        days = (rs.today - entered).days
+        if days <= norm:
+            continue
+        yield _signal(
+            rs,
+            cfg,
+            "stage_stuck",
+            account_id=deal.get("account_id"),
+            opportunity_id=deal["id"],
+            value=_num(deal.get("amount")),
+            urgency=urgency_past(days - norm),
+            evidence=[evidence_id("opportunity", deal["id"])],
+            facts=_deal_facts(rs, deal) | {"days": days, "norm": norm, "entered": entered},
+        )
+
+
+def _competitor_patterns(cfg: SignalConfig, extra: str | None) -> list[tuple[str, re.Pattern[str]]]:
+    pats: list[tuple[str, re.Pattern[str]]] = []
+    names = dict(cfg.competitors)
+    if extra and extra.strip() and not any(extra.strip() in aliases for aliases in names.values()):
+        names[extra.strip()] = [extra.strip()]
+    for canonical, aliases in names.items():
+        for alias in aliases:
+            # ASCII names need word boundaries ("ABB" must not match "ABBOTT"); CJK names do not have them.
+            body = re.escape(alias)
+            if alias.isascii():
+                body = rf"(?<![A-Za-z]){body}(?![A-Za-z])"
+            pats.append((canonical, re.compile(body, re.IGNORECASE)))
+    return pats
+
+
+def competitor_mentioned(rs: RecordSet, cfg: SignalConfig) -> Iterator[Signal]:
+    for deal in _open_deals(rs, cfg):
+        patterns = _competitor_patterns(cfg, deal.get("competitor"))
+        # The deal's own activities, and account-level ones not tied to another deal.
+        acts = [
+            a
+            for a in rs.activities
+            if a.get("opportunity_id") == deal["id"]
+            or (a.get("opportunity_id") is None and a.get("account_id") == deal.get("account_id"))
+        ]
+        found: dict[str, Row] = {}
+        mentions: list[Row] = []
+        recent_since = rs.today - dt.timedelta(days=cfg.competitor_recent_days)
+        for act in acts:  # newest first
+            when = _date(act.get("occurred_at"))
+            if when is None or when < recent_since:
+                continue
+            text = f"{act.get('subject') or ''}\n{act.get('body') or ''}"
+            hit = False
+            for canonical, pat in patterns:
+                if pat.search(text):
+                    found.setdefault(canonical, act)
+                    hit = True
+            if hit:
+                mentions.append(act)
+        if not found:
+            continue
+        latest = mentions[0]
+        evidence = [evidence_id("opportunity", deal["id"])] + [evidence_id("activity", a["id"]) for a in mentions[:3]]
+        facts = _deal_facts(rs, deal) | {
+            "competitors": "、".join(found),
+            "competitors_en": ", ".join(found),
+            "mention_date": _date(latest.get("occurred_at")),
+            "mention_subject": latest.get("subject"),
+            "mentions": len(mentions),
+        }
+        yield _signal(
+            rs,
+            cfg,
+            "competitor_mentioned",
+            account_id=deal.get("account_id"),
+            opportunity_id=deal["id"],
+            value=_num(deal.get("amount")),
+            urgency=None,
+            evidence=evidence,
+            facts=facts,
+        )
+
+
+def dispatch_failed(rs: RecordSet, cfg: SignalConfig) -> Iterator[Signal]:
+    for opp_id in sorted(rs.deals):
+        deal = rs.deals[opp_id]
+        amount = _num(deal.get("amount"))
+        # The threshold needs the amount: hidden amount → the asker cannot be told it is a large order.
+        if deal.get("dispatch_status") != "发货失败" or amount is None or amount < cfg.dispatch_failed_min_amount:
+            continue
+        yield _signal(
+            rs,
+            cfg,
+            "dispatch_failed",
+            account_id=deal.get("account_id"),
+            opportunity_id=opp_id,
+            value=amount,
+            urgency=None,
+            evidence=[evidence_id("opportunity", opp_id)],
+            facts=_deal_facts(rs, deal),
+        )
+
+
+# --- account-wide signals ----------------------------------------------------------------------
+
+
+def no_decision_maker(rs: RecordSet, cfg: SignalConfig) -> Iterator[Signal]:
+    for account_id in sorted(rs.focus_account_ids):
+        open_deals = [d for d in rs.deals_of(account_id) if d.get("stage") in cfg.open_stages]
+        if not open_deals:
+            continue  # a missing decision maker matters while something is being sold
+        contacts = rs.contacts.get(account_id, [])
+        if any(c.get("decision_role") == DECISION_MAKER for c in contacts):
+            continue
+        evidence = [evidence_id("account", account_id)] if account_id in rs.accounts else []
+        evidence += [evidence_id("opportunity", d["id"]) for d in open_deals]
+        facts = {
+            "account": rs.account_name(account_id),
+            "opp": open_deals[0].get("name"),
+            "contacts": len(contacts),
+        }
+        yield _signal(
+            rs,
+            cfg,
+            "no_decision_maker",
+            account_id=account_id,
+            opportunity_id=None,
+            value=_max_open_amount(rs, cfg, account_id),
+            urgency=None,
+            evidence=evidence,
+            facts=facts,
+            variant=None if contacts else "no_contacts",
+        )
+
+
+def receivables(rs: RecordSet, cfg: SignalConfig) -> Iterator[Signal]:
+    """账期: an unpaid instalment overdue (receivable_overdue) or due within N days (receivable_due)."""
+    for r in rs.receivables:
+        due = _date(r.get("due_date"))
+        if due is None:
+            continue
+        amount, paid = _num(r.get("amount")), _num(r.get("paid_amount"))
+        if amount is not None and paid is not None:
+            outstanding: float | None = amount - paid
+            if outstanding is not None and outstanding <= 0:
+                continue
+        elif "paid_date" in r and r.get("paid_date") is None:
+            outstanding = None  # unpaid, but how much is hidden from the asker
+        else:
+            continue
+        days_left = (due - rs.today).days
+        if days_left > cfg.receivable_due_days:
+            continue
+        contract = rs.contracts.get(int(r.get("contract_id") or 0), {})
+        kind = "receivable_overdue" if days_left < 0 else "receivable_due"
+        urgency = urgency_past(-days_left) if days_left < 0 else urgency_ahead(days_left, cfg.receivable_due_days)
+        account_id = contract.get("account_id")
+        opp_id = contract.get("opportunity_id")
+        facts = {
+            "account": rs.account_name(account_id),
+            "contract": contract.get("number"),
+            "seq": r.get("seq"),
+            "milestone": r.get("milestone"),
+            "due_date": due,
+            "days": abs(days_left),
+            "outstanding": Money(outstanding) if outstanding is not None else None,
+            "opp": rs.deals.get(opp_id, {}).get("name") if opp_id else None,
+        }
+        evidence = [evidence_id("receivable", r["id"]), evidence_id("contract", r.get("contract_id"))]
+        yield _signal(
+            rs,
+            cfg,
+            kind,
+            account_id=account_id,
+            opportunity_id=opp_id,
+            value=outstanding,
+            urgency=urgency,
+            evidence=evidence,
+            facts=facts,
+        )
+
+
+def _month_back(month: dt.date, n: int) -> dt.date:
+    y, m = divmod(month.year * 12 + month.month - 1 - n, 12)
+    return dt.date(y, m + 1, 1)
+
+
+def revenue_drop(rs: RecordSet, cfg: SignalConfig) -> Iterator[Signal]:
+    """掉档预警: the last complete month against the month before, or the 3 months before on average.
+
+    The current month is not complete yet, so comparing it would flag every account on the 1st.
+    """
+    ref = _month_back(rs.today.replace(day=1), 1)
+    for account_id in sorted(rs.focus_account_ids):
+        months = rs.revenues.get(account_id, {})
+        cur_row = months.get(ref)
+        if cur_row is None:
+            continue  # no figure for the month: nothing measured, nothing claimed
+        cur = _num(cur_row.get("amount"))
+        prev_row = months.get(_month_back(ref, 1))
+        prev = _num(prev_row.get("amount")) if prev_row else None
+        window = [months.get(_month_back(ref, i)) for i in (1, 2, 3)]
+        window_vals = [_num(w.get("amount")) for w in window if w is not None]
+        avg3 = (
+            sum(v for v in window_vals if v is not None) / 3
+            if len(window_vals) == 3 and None not in window_vals
+            else None
+        )
+        if cur is None:
+            continue  # the amount is hidden from the asker
+        best: tuple[float, str, float] | None = None
+        for basis, base in (("prev", prev), ("avg3", avg3)):
+            if base is None or base < cfg.revenue_drop.min_baseline:
+                continue
+            drop = (base - cur) / base * 100
+            if drop >= cfg.revenue_drop.min_drop_pct and (best is None or drop > best[0]):
+                best = (drop, basis, base)
+        if best is None:
+            continue
+        drop, basis, base = best
+        evidence = [evidence_id("account_revenue", cur_row["id"])]
+        evidence += [evidence_id("account_revenue", w["id"]) for w in (window if basis == "avg3" else [prev_row]) if w]
+        facts = {
+            "account": rs.account_name(account_id),
+            "month": f"{ref:%Y-%m}",
+            "current": Money(cur),
+            "baseline": Money(base),
+            "drop_pct": round(drop),
+        }
+        yield _signal(
+            rs,
+            cfg,
+            "revenue_drop",
+            account_id=account_id,
+            opportunity_id=None,
+            value=(base - cur) * 12,
+            urgency=None,
+            evidence=evidence,
+            facts=facts,
+            variant=basis,
+        )
+
+
+def high_priority_ticket(rs: RecordSet, cfg: SignalConfig) -> Iterator[Signal]:
+    for t in rs.tickets:
+        priority = t.get("priority")
+        if priority not in cfg.ticket_priorities or t.get("status") not in cfg.open_ticket_statuses:
+            continue
+        sla_due = t.get("sla_due")
+        breached = isinstance(sla_due, dt.datetime) and sla_due.date() < rs.today
+        account_id = t.get("account_id")
+        facts = {
+            "account": rs.account_name(account_id),
+            "number": t.get("number"),
+            "subject": t.get("subject"),
+            "priority": priority,
+            "node": t.get("process_node"),
+            "assignee": rs.user_names.get(int(t["assignee_id"])) if t.get("assignee_id") else None,
+            "sla_due": _date(sla_due),
+        }
+        # A service risk, not money at stake: value 0, so a big deal on the account does not lift a
+        # ticket above an overdue payment.
+        yield _signal(
+            rs,
+            cfg,
+            "high_priority_ticket",
+            account_id=account_id,
+            opportunity_id=None,
+            value=0.0,
+            urgency=min(2.0, cfg.ticket_priorities[priority] + (0.25 if breached else 0.0)),
+            evidence=[evidence_id("ticket", t["id"])],
+            facts=facts,
+            variant="breached" if breached else None,
+        )
+
+
+def contract_renewal(rs: RecordSet, cfg: SignalConfig) -> Iterator[Signal]:
+    for cid in sorted(rs.contracts):
+        k = rs.contracts[cid]
+        end = _date(k.get("end_date"))
+        if end is None or k.get("status") not in (None, "执行中"):
+            continue
+        days_left = (end - rs.today).days
+        if not 0 <= days_left <= cfg.contract_renewal_days:
+            continue
+        amount = _num(k.get("amount"))
+        facts = {
+            "account": rs.account_name(k.get("account_id")),
+            "contract": k.get("number"),
+            "end_date": end,
+            "days": days_left,
+            "amount": Money(amount) if amount is not None else None,
+        }
+        yield _signal(
+            rs,
+            cfg,
+            "contract_renewal",
+            account_id=k.get("account_id"),
+            opportunity_id=k.get("opportunity_id"),
+            value=amount,
+            urgency=urgency_ahead(days_left, cfg.contract_renewal_days),
+            evidence=[evidence_id("contract", cid)],
+            facts=facts,
+        )
+
+
+def warranty_ending(rs: RecordSet, cfg: SignalConfig) -> Iterator[Signal]:
+    for d in rs.devices:
+        end = _date(d.get("warranty_end"))
+        if end is None:
+            continue
+        days_left = (end - rs.today).days
+        if not 0 <= days_left <= cfg.warranty_ending_days:
+            continue
+        product = rs.products.get(int(d.get("product_id") or 0), {})
+        facts = {
+            "account": rs.account_name(d.get("account_id")),
+            "serial": d.get("serial"),
+            "product": product.get("name"),
+            "product_en": product.get("name_en"),
+            "end_date": end,
+            "days": days_left,
+        }
+        yield _signal(
+            rs,
+            cfg,
+            "warranty_ending",
+            account_id=d.get("account_id"),
+            opportunity_id=None,
+            value=_num(product.get("list_price")),
+            urgency=urgency_ahead(days_left, cfg.warranty_ending_days),
+            evidence=[evidence_id("device", d["id"])],
+            facts=facts,
+        )
+
+
+RULES: tuple[Rule, ...] = (
+    stale_deal,
+    close_date_passed,
+    stage_stuck,
+    competitor_mentioned,
+    dispatch_failed,
+    no_decision_maker,
+    receivables,
+    revenue_drop,
+    high_priority_ticket,
+    contract_renewal,
+    warranty_ending,
+)
+
+
+def evaluate(rs: RecordSet, cfg: SignalConfig, rules: Iterable[Rule] = RULES) -> list[Signal]:
+    """Every signal the rules find, best first."""
+    out = [s for rule in rules for s in rule(rs, cfg)]
+    return sorted(out, key=Signal.sort_key)

@@ -1,0 +1,223 @@
+"""next_best_action on the demo org: what a rep or a manager would notice."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from copilot.crm.models import Opportunity, Receivable, User
+from copilot.crm.permissions import can
+from copilot.crm.principal import load_principal
+from copilot.errors import BadRequest, NotFound
+from copilot.runtime import Runtime
+from skills.base import PageContext, SkillContext, SkillRequest, SkillResult
+from skills.next_best_action import run
+
+try:  # one demo organisation for the whole suite, when the CRM fixtures provide it
+    from tests.crm.conftest import demo_runtime
+except ImportError:
+    _BUILT: dict[str, Runtime] = {}  # test_ticket_lookup imports this fixture too: build the demo once
+
+    @pytest.fixture(scope="session")
+    def demo_runtime(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runtime]:
+        from copilot.crm.demo.install import init_demo
+        from copilot.settings import Settings
+
+        if "demo" not in _BUILT:
+            data_dir = tmp_path_factory.mktemp("skills-demo")
+            runtime = Runtime(Settings(data_dir=data_dir, database_url=f"sqlite:///{data_dir / 'crm.sqlite3'}"))
+            init_demo(runtime, ingest_kb=False)
+            _BUILT["demo"] = runtime
+        yield _BUILT["demo"]
+
+
+__all__ = ["demo_runtime"]
+TODAY = dt.date(2026, 11, 20)  # the demo's pinned day
+
+
+@pytest.fixture
+def session(demo_runtime: Runtime) -> Iterator[Session]:
+    with demo_runtime.sessions() as s:
+        yield s
+        s.rollback()
+
+
+def ask(
+    session: Session,
+    runtime: Runtime,
+    username: str,
+    *,
+    opp: int | None = None,
+    account: int | None = None,
+    scope: str | None = None,
+    locale: str = "zh",
+) -> tuple[SkillResult, SkillContext]:
+    context = None
+    if opp is not None:
+        context = PageContext(object_type="opportunity", object_id=opp)
+    elif account is not None:
+        context = PageContext(object_type="account", object_id=account)
+    ctx = SkillContext(principal=load_principal(session, username), session=session, runtime=runtime, locale=locale)  # type: ignore[arg-type]
+    req = SkillRequest(message="下一步", input={"scope": scope} if scope else {}, context=context)
+    return run(req, ctx, today=TODAY), ctx
+
+
+def everything_said(result: SkillResult) -> str:
+    parts = [result.answer] + [f"{a.title} {a.reason} {a.draft or ''}" for a in result.actions]
+    return "\n".join(parts)
+
+
+def test_overdue_payment_ranks_above_a_stale_deal(session: Session, demo_runtime: Runtime) -> None:
+    # 南京金陵's DeviceCloud deal: silent for 25 days, and an instalment of the account unpaid since March.
+    result, _ = ask(session, demo_runtime, "rep_east_1", opp=18)
+    kinds = [a.kind for a in result.actions]
+    assert kinds[0] == "receivable_overdue"
+    assert "stale_deal" in kinds and kinds.index("stale_deal") > 0
+    top = result.actions[0]
+    assert "XH-202602-0006" in top.reason and "逾期" in top.reason
+    assert top.draft and "您好" in top.draft and top.channel == "wecom"
+
+
+def test_failed_dispatch_of_a_large_order_comes_first(session: Session, demo_runtime: Runtime) -> None:
+    result, _ = ask(session, demo_runtime, "rep_south_1", opp=98, locale="en")
+    assert result.actions[0].kind == "dispatch_failed"
+    assert result.actions[0].channel == "internal" and "@logistics" in (result.actions[0].draft or "")
+    assert result.answer.startswith("Next steps") or "1." in result.answer
+
+
+def test_a_deal_the_rep_cannot_see_is_not_found(session: Session, demo_runtime: Runtime) -> None:
+    with pytest.raises(NotFound):
+        ask(session, demo_runtime, "rep_east_2", opp=1)  # rep_east_1's, rep_east_2 is not on its team
+    with pytest.raises(BadRequest):
+        ctx = SkillContext(principal=load_principal(session, "rep_east_1"), session=session, runtime=demo_runtime)
+        run(SkillRequest(input={"scope": "record"}), ctx, today=TODAY)
+
+
+def _chain_deals(session: Session, username: str) -> set[int]:
+    """Open deals, and deals won in the last year, owned by the user or anyone reporting to them."""
+    me = session.scalar(select(User.id).where(User.username == username))
+    reports = set(session.scalars(select(User.id).where(User.manager_id == me)))
+    won_since = TODAY - dt.timedelta(days=365)
+    q = select(Opportunity.id).where(
+        Opportunity.owner_id.in_(reports | {me}),
+        or_(
+            Opportunity.stage.in_(["线索验证", "需求确认", "方案报价", "商务谈判"]),
+            (Opportunity.stage == "赢单") & (Opportunity.close_date >= won_since),
+        ),
+    )
+    return set(session.scalars(q))
+
+
+def test_managers_mine_covers_the_reports_deals(session: Session, demo_runtime: Runtime) -> None:
+    result, _ = ask(session, demo_runtime, "sales_mgr_east", scope="mine")
+    expected = _chain_deals(session, "sales_mgr_east")
+    rep_deals = _chain_deals(session, "rep_east_1") | _chain_deals(session, "rep_east_2")
+    assert rep_deals and rep_deals <= expected
+    assert result.data["answer_vars"]["deals_considered"] == len(expected)
+    ranked = {d["opportunity_id"] for d in result.data["deals"]}
+    assert ranked & rep_deals  # the manager's top deals include the reps' deals
+    # A rep's own scope is only their deals.
+    mine, _ = ask(session, demo_runtime, "rep_east_1", scope="mine")
+    assert mine.data["answer_vars"]["deals_considered"] == len(_chain_deals(session, "rep_east_1"))
+    owners = {session.get(Opportunity, d["opportunity_id"]).owner_id for d in mine.data["deals"]}  # type: ignore[union-attr]
+    assert owners == {session.scalar(select(User.id).where(User.username == "rep_east_1"))}
+
+
+def test_mine_gives_one_best_action_per_deal_without_repeating_one(session: Session, demo_runtime: Runtime) -> None:
+    result, _ = ask(session, demo_runtime, "rep_east_1", scope="mine")
+    assert len(result.actions) == 5
+    assert len({d["opportunity_id"] for d in result.data["deals"]}) == 5
+    keys = [(a.kind, tuple(a.evidence)) for a in result.actions]
+    assert len(set(keys)) == len(keys)
+    scores = [a.score for a in result.actions]
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_citations_are_evidence_the_asker_may_read(session: Session, demo_runtime: Runtime) -> None:
+    for username, kwargs in [
+        ("rep_east_1", {"scope": "mine"}),
+        ("rep_south_1", {"account": 42}),
+        ("sales_mgr_east", {"opp": 22}),
+    ]:
+        result, ctx = ask(session, demo_runtime, username, **kwargs)  # type: ignore[arg-type]
+        evidence = {e for a in result.actions for e in a.evidence}
+        principal = load_principal(session, username)
+        assert result.citations
+        for c in result.citations:
+            assert c.id in evidence and c.id in ctx.retrieved
+            _, object_type, rid = c.id.split(":")
+            assert can(session, principal, object_type, int(rid)), c.id
+
+
+def test_service_manager_sees_no_payment_amounts(session: Session, demo_runtime: Runtime) -> None:
+    """The demo hides receivable and contract amounts from service roles: the overdue instalment is
+    still flagged (the due date is visible) but its amount reads *** everywhere."""
+    instalment = session.get(Receivable, 83)
+    assert instalment is not None and instalment.amount == 79900  # the value that must not show
+    rep, _ = ask(session, demo_runtime, "rep_east_1", account=24)
+    mgr, _ = ask(session, demo_runtime, "service_mgr", account=24)
+    rep_top = next(a for a in rep.actions if a.kind == "receivable_overdue")
+    mgr_top = next(a for a in mgr.actions if a.kind == "receivable_overdue")
+    assert "¥7.99万" in rep_top.reason
+    said = everything_said(mgr) + str(mgr.data)
+    for shown in ("7.99万", "79,900", "79900"):
+        assert shown not in said
+    assert "***" in mgr_top.reason
+    # Deals are private to sales: the service manager's view has none of them.
+    assert mgr.data["answer_vars"]["deals_considered"] == 0
+
+
+def test_english_answer_and_drafts(session: Session, demo_runtime: Runtime) -> None:
+    result, _ = ask(session, demo_runtime, "rep_east_2", opp=16, locale="en")
+    top = result.actions[0]
+    assert top.kind == "receivable_overdue"
+    assert top.draft and top.draft.startswith("Hi ") and "RMB" in top.draft
+    assert "overdue" in top.reason and "逾期" not in result.answer
+
+
+def test_healthy_deal_says_so(session: Session, demo_runtime: Runtime) -> None:
+    result, _ = ask(session, demo_runtime, "rep_east_1", opp=51)
+    assert result.actions == [] and result.citations == []
+    assert "没有" in result.answer
+
+
+def test_eval_precision_at_1_floor(demo_runtime: Runtime) -> None:
+    from eval.skill_cases import run_all
+
+    with demo_runtime.sessions() as s:
+        report: dict[str, Any] = run_all(s, demo_runtime, TODAY, skills=("next_best_action",))
+    nba = report["next_best_action"]
+    assert nba["cases"] >= 25
+    assert nba["precision_at_1"] >= 0.8, nba["failures"]
+    assert nba["fls_leaks"] == 0 and nba["citations_outside"] == 0, nba["failures"]
+
+
+def test_the_eval_leak_checks_can_fail(session: Session, demo_runtime: Runtime) -> None:
+    """The zero-leak numbers mean something only if the checks catch a planted leak."""
+    from eval.skill_cases import citations_outside, fls_leaks
+    from skills.base import Action, Citation
+
+    principal = load_principal(session, "service_mgr")
+    planted = SkillResult(
+        skill="next_best_action",
+        answer="合同第2期应收 ¥7.99万 已逾期",
+        actions=[Action(kind="receivable_overdue", title="t", evidence=["crm:receivable:83"])],
+        citations=[Citation(type="crm", id="crm:opportunity:1", title="x")],
+    )
+    assert fls_leaks(session, principal, planted) == ["crm:receivable:83.amount=¥7.99万"]
+    ctx = SkillContext(principal=principal, session=session, runtime=demo_runtime)
+    assert citations_outside(session, principal, ctx, planted) == ["crm:opportunity:1 (not retrieved)"]
+
+
+def test_scope_follows_the_question_when_not_given(session: Session, demo_runtime: Runtime) -> None:
+    ctx = SkillContext(principal=load_principal(session, "rep_east_1"), session=session, runtime=demo_runtime)
+    page = PageContext(object_type="opportunity", object_id=18)
+    on_page = run(SkillRequest(message="这个单子下一步我该做什么", context=page), ctx, today=TODAY)
+    pipeline = run(SkillRequest(message="我手上哪些商机最需要跟进", context=page), ctx, today=TODAY)
+    assert on_page.data["scope"] == "record" and pipeline.data["scope"] == "mine"
+    assert pipeline.data["answer_vars"]["deals_considered"] > 1

@@ -1,0 +1,111 @@
+"""record_qa on the demo org: what a rep (or a service manager) would notice."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+
+from copilot.crm.models import Contact, Contract, Opportunity, User
+from copilot.runtime import Runtime
+from retrievers.crm_records import format_value
+from skills.record_qa import detect_topics
+from tests.skills.skill_support import ask, with_fake_model
+
+
+def _rep_deal(runtime: Runtime) -> Opportunity:
+    with runtime.sessions() as s:
+        rep = s.scalar(select(User.id).where(User.username == "rep_east_1"))
+        deal = s.scalars(select(Opportunity).where(Opportunity.owner_id == rep).order_by(Opportunity.id)).first()
+    assert deal is not None
+    return deal
+
+
+def test_topics_zh_en_and_mixed() -> None:
+    assert detect_topics("这个商机现在到哪个阶段了") == ["stage"]
+    assert detect_topics("这个联系人是什么职位") == ["decision"]  # 联系人 is not "last contact"
+    assert detect_topics("what is the payment status of the contract") == ["payment"]
+    assert detect_topics("客户明年的预算是多少") == ["unknowable"]
+    assert "decision" in detect_topics("帮我 summarize 一下这个客户的情况")
+
+
+def test_stage_question_answers_the_stage_and_cites_the_deal(skills_runtime: Runtime) -> None:
+    deal = _rep_deal(skills_runtime)
+    result = ask(skills_runtime, "rep_east_1", "record_qa", "这个商机现在到哪个阶段了", f"opportunity:{deal.id}")
+    assert deal.stage in result.answer
+    assert [c.id for c in result.citations] == [f"crm:opportunity:{deal.id}"]
+    assert result.prompt is not None and result.prompt.id == "record_qa"
+
+
+def test_english_amount_question(skills_runtime: Runtime) -> None:
+    deal = _rep_deal(skills_runtime)
+    result = ask(
+        skills_runtime, "rep_east_1", "record_qa", "how much is this opportunity worth", f"opportunity:{deal.id}"
+    )
+    assert format_value(deal.amount) in result.answer and "Amount" in result.answer
+
+
+def test_two_questions_about_one_deal_get_both_answers(skills_runtime: Runtime) -> None:
+    # Stage and amount live on the same record: answering the first must not swallow the second.
+    deal = _rep_deal(skills_runtime)
+    result = ask(
+        skills_runtime, "rep_east_1", "record_qa", "这个商机现在到哪个阶段了，金额多少？", f"opportunity:{deal.id}"
+    )
+    assert deal.stage in result.answer
+    assert format_value(deal.amount) in result.answer
+
+
+def test_brief_covers_decision_chain_contacts_and_payments(skills_runtime: Runtime) -> None:
+    deal = _rep_deal(skills_runtime)
+    result = ask(
+        skills_runtime, "rep_east_1", "record_qa", "帮我总结一下这个客户，我下午要去拜访", f"account:{deal.account_id}"
+    )
+    for heading in ("决策链", "最近联系", "阶段与状态"):
+        assert heading in result.answer
+    with skills_runtime.sessions() as s:
+        boss = s.scalars(
+            select(Contact).where(Contact.account_id == deal.account_id, Contact.decision_role == "决策者")
+        ).first()
+    if boss is not None:
+        assert boss.name in result.answer and f"crm:contact:{boss.id}" in {c.id for c in result.citations}
+    assert f"crm:account:{deal.account_id}" in {c.id for c in result.citations}
+
+
+def test_service_manager_sees_contracts_but_never_their_amounts(skills_runtime: Runtime) -> None:
+    with skills_runtime.sessions() as s:
+        contract = s.scalars(select(Contract).order_by(Contract.id)).first()
+    assert contract is not None
+    result = ask(skills_runtime, "service_mgr", "record_qa", "合同回款情况怎么样", f"account:{contract.account_id}")
+    assert contract.number in result.answer
+    assert format_value(contract.amount) not in result.answer + str(result.data)
+    rep = ask(skills_runtime, "admin", "record_qa", "合同回款情况怎么样", f"account:{contract.account_id}")
+    assert format_value(contract.amount) in rep.answer  # the same question shows it to someone allowed
+
+
+def test_what_the_records_do_not_hold_is_said_plainly(skills_runtime: Runtime) -> None:
+    deal = _rep_deal(skills_runtime)
+    zh = ask(skills_runtime, "rep_east_1", "record_qa", "客户明年的预算是多少", f"account:{deal.account_id}")
+    assert "记录中没有这方面的信息" in zh.answer and zh.citations == []
+    assert format_value(deal.amount) not in zh.answer
+    en = ask(
+        skills_runtime, "rep_east_1", "record_qa", "what is their budget for next year?", f"account:{deal.account_id}"
+    )
+    assert "I don't know" in en.answer and en.citations == []
+
+
+def test_fake_model_answer_keeps_the_same_citations(skills_runtime: Runtime, fake_openai: Any) -> None:
+    deal = _rep_deal(skills_runtime)
+    offline = ask(skills_runtime, "rep_east_1", "record_qa", "这个商机现在到哪个阶段了", f"opportunity:{deal.id}")
+    fake_openai.reply(f"这单目前在{deal.stage}阶段 [crm:opportunity:{deal.id}]。")
+    result = ask(
+        with_fake_model(skills_runtime, fake_openai),
+        "rep_east_1",
+        "record_qa",
+        "这个商机现在到哪个阶段了",
+        f"opportunity:{deal.id}",
+    )
+    assert result.provider == "openai" and not result.degraded
+    assert result.answer.startswith(f"这单目前在{deal.stage}阶段")
+    assert [c.id for c in result.citations] == [c.id for c in offline.citations]
+    sent = fake_openai.all_request_text()
+    assert deal.stage in sent and "<data" in sent  # the facts went to the model, fenced

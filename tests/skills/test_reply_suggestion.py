@@ -1,0 +1,86 @@
+"""reply_suggestion: the customer's language and register, grounded, and no invented promises."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+from sqlalchemy import select
+
+from copilot.crm.models import Ticket, TicketMessage, User
+from copilot.runtime import Runtime
+from skills.promise_guard import guard
+from tests.skills.skill_support import ask, with_fake_model
+
+
+def _open_ticket(runtime: Runtime) -> Ticket:
+    with runtime.sessions() as s:
+        q = select(Ticket).where(
+            Ticket.status == "in_progress", Ticket.assignee_id.is_not(None), Ticket.device_id.is_not(None)
+        )
+        ticket = s.scalars(q.order_by(Ticket.id)).first()
+    assert ticket is not None
+    return ticket
+
+
+def test_offline_draft_is_grounded_in_the_ticket(skills_runtime: Runtime) -> None:
+    ticket = _open_ticket(skills_runtime)
+    with skills_runtime.sessions() as s:
+        assignee = s.scalar(select(User.display_name).where(User.id == ticket.assignee_id))
+    assert assignee is not None
+    result = ask(skills_runtime, "service_agent_1", "reply_suggestion", "帮我回复客户", f"ticket:{ticket.id}")
+    assert ticket.number in result.answer and ticket.process_node in result.answer and assignee in result.answer
+    assert "您好" in result.answer and "亲" not in result.answer
+    assert result.data["language"] == "zh"
+    cited = {c.id for c in result.citations}
+    assert f"crm:ticket:{ticket.id}" in cited and "service-customer-reply-etiquette" in result.data["sources"]
+
+
+def test_guard_catches_a_model_promising_a_visit_time_and_free_parts(skills_runtime: Runtime, fake_openai: Any) -> None:
+    ticket = _open_ticket(skills_runtime)
+    fake_openai.reply("王工您好，工程师明天上午10点到场，免费更换喷嘴。请先确认设备已断电。")
+    result = ask(
+        with_fake_model(skills_runtime, fake_openai),
+        "service_agent_1",
+        "reply_suggestion",
+        "帮我回复客户",
+        f"ticket:{ticket.id}",
+    )
+    assert result.provider == "openai"
+    for promise in ("明天", "10点", "免费"):
+        assert promise not in result.answer
+    assert "请先确认设备已断电" in result.answer and "确认后会尽快告知您" in result.answer
+    assert "unsupported_promises_removed" in result.warnings
+    assert {h["kind"] for h in result.data["guard"]["hits"]} >= {"relative_day", "time", "promise"}
+    assert "内部：" not in fake_openai.all_request_text()  # internal notes never reach the model
+
+
+def test_guard_keeps_dates_the_records_hold() -> None:
+    kept = guard("SLA 截止 2026-11-20，我们会按时处理。", "SLA 截止: 2026-11-20 20:10")
+    assert kept.text == "SLA 截止 2026-11-20，我们会按时处理。" and not kept.removed
+    dropped = guard("备件 2026-12-01 到货，费用 500 元。", "工单号: GD1")
+    assert "2026-12-01" not in dropped.text and "500 元" not in dropped.text
+
+
+def test_english_customer_gets_an_english_reply(skills_runtime: Runtime) -> None:
+    ticket = _open_ticket(skills_runtime)
+    with skills_runtime.sessions() as s:
+        s.add(
+            TicketMessage(
+                ticket_id=ticket.id,
+                author_kind="customer",
+                author_name="Thomas Becker",
+                body="Hello, the machine still stops with the same alarm. Any update?",
+                sent_at=dt.datetime(2030, 1, 1, 9, 0),
+            )
+        )
+        s.flush()
+        result = ask(
+            skills_runtime, "service_agent_1", "reply_suggestion", "帮我回复客户", f"ticket:{ticket.id}", session=s
+        )
+        s.rollback()
+    assert result.data["language"] == "en"
+    assert result.answer.startswith(("Dear", "Hi")) and ticket.number in result.answer
+    assert f"Your ticket {ticket.number} is" in result.answer and "您好" not in result.answer
+    assert json.dumps(result.data["guard"]["removed"]) == "[]"

@@ -1,0 +1,240 @@
+"""ticket_lookup: words → filters (pure parser), and the permission-filtered query on the demo org."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from copilot.crm.models import Ticket, User
+from copilot.crm.permissions import can, read_filter
+from copilot.crm.principal import load_principal
+from copilot.runtime import Runtime
+from skills.base import PageContext, SkillContext, SkillRequest, SkillResult
+from skills.ticket_filters import parse
+from skills.ticket_lookup import run
+from tests.skills.test_next_best_action import demo_runtime
+
+__all__ = ["demo_runtime"]
+TODAY = dt.date(2026, 11, 20)  # a Friday
+OPEN = ["new", "in_progress", "pending_customer"]
+
+
+class FakeResolver:
+    page_account_id: int | None = None
+    names = {1: "华东重工机械股份有限公司", 2: "苏州精锐钣金科技有限公司", 3: "苏州市立康医院", 4: "上海浦东仁和医院"}
+
+    def accounts(self, fragment: str) -> list[tuple[int, str]]:
+        return [(i, n) for i, n in self.names.items() if fragment in n]
+
+    def product_codes(self) -> list[str]:
+        return ["LC-3015", "RB-20", "BA-800", "DC-CLOUD"]
+
+    def ticket_number(self, token: str) -> str | None:
+        return "GD202611200086" if token.upper() == "GD202611200086" else None
+
+    def device_serial(self, token: str) -> str | None:
+        return "LC3015-2026-0096" if token.upper() == "LC3015-2026-0096" else None
+
+
+def parsed(text: str, page: int | None = None) -> tuple[dict[str, Any], list[str]]:
+    r = FakeResolver()
+    r.page_account_id = page
+    pq = parse(text, today=TODAY, resolver=r)
+    return pq.filters, pq.not_understood
+
+
+@pytest.mark.parametrize(
+    ("text", "filters"),
+    [
+        ("我的未关闭高优先级工单", {"assignee": "me", "status": OPEN, "priority": ["high", "urgent"]}),
+        ("my open high priority tickets", {"assignee": "me", "status": OPEN, "priority": ["high", "urgent"]}),
+        ("只看高优先级", {"priority": ["high"]}),
+        ("紧急工单", {"priority": ["urgent"]}),
+        ("中优先级和低优先级", {"priority": ["low", "medium"]}),
+        ("上周新建的工单", {"created": {"from": "2026-11-09", "to": "2026-11-15"}}),
+        ("this month", {"created": {"from": "2026-11-01", "to": "2026-11-30"}}),
+        ("上个月", {"created": {"from": "2026-10-01", "to": "2026-10-31"}}),
+        ("最近7天", {"created": {"from": "2026-11-14", "to": "2026-11-20"}}),
+        ("last 30 days", {"created": {"from": "2026-10-22", "to": "2026-11-20"}}),
+        ("since 2026-10-01", {"created": {"from": "2026-10-01", "to": "2026-11-20"}}),
+        ("2026年10月1日以来", {"created": {"from": "2026-10-01", "to": "2026-11-20"}}),
+        ("2026-11-01 之前", {"created": {"to": "2026-10-31"}}),
+        ("昨天", {"created": {"from": "2026-11-19", "to": "2026-11-19"}}),
+        ("上周以来", {"created": {"from": "2026-11-09", "to": "2026-11-20"}}),
+        ("since last month", {"created": {"from": "2026-10-01", "to": "2026-11-20"}}),
+        ("待上门巡检", {"process_node": ["上门巡检"]}),
+        ("等备件的", {"process_node": ["备件申请"]}),
+        ("waiting for parts", {"process_node": ["备件申请"]}),
+        ("已完成", {"process_node": ["已完成"]}),
+        ("超时的", {"sla_breached": True}),
+        ("breached SLA", {"sla_breached": True}),
+        ("未分配", {"assignee": "unassigned"}),
+        ("华东重工", {"account_ids": [1]}),
+        ("苏州", {"account_ids": [2, 3]}),
+        ("华东重工集团", {"account_ids": [1]}),
+        ("lc3015", {"product_codes": ["LC-3015"]}),
+        ("DC-CLOUD", {"product_codes": ["DC-CLOUD"]}),
+        ("lc3015-2026-0096", {"device_serials": ["LC3015-2026-0096"]}),
+        ("gd202611200086", {"numbers": ["GD202611200086"]}),
+        ("上海浦东仁和医院 closed", {"account_ids": [4], "status": ["closed"]}),
+    ],
+)
+def test_parse(text: str, filters: dict[str, Any]) -> None:
+    got, unknown = parsed(text)
+    assert got == filters
+    assert unknown == []
+
+
+def test_this_customer_binds_to_the_page_or_is_reported() -> None:
+    assert parsed("这个客户的工单", page=7) == ({"account_ids": [7]}, [])
+    assert parsed("这个客户的工单") == ({}, ["这个客户"])
+
+
+@pytest.mark.parametrize(
+    ("text", "unknown"),
+    [
+        ("华东重工 foo 的工单", ["foo"]),
+        ("urgent tickets about lasers", ["lasers"]),
+        ("火星基地的工单", ["火星基地"]),
+        ("'; DROP TABLE tickets; --", ["DROP", "TABLE"]),
+    ],
+)
+def test_unknown_words_are_reported_not_dropped(text: str, unknown: list[str]) -> None:
+    _, got = parsed(text)
+    assert got == unknown
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=60))
+def test_parser_never_crashes_and_keeps_canonical_shape(text: str) -> None:
+    filters, unknown = parsed(text)
+    allowed = {
+        "status",
+        "priority",
+        "process_node",
+        "account_ids",
+        "device_serials",
+        "product_codes",
+        "numbers",
+        "assignee",
+        "created",
+        "sla_breached",
+    }
+    assert set(filters) <= allowed
+    assert all(isinstance(w, str) and w for w in unknown)
+
+
+# --- against the demo org ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def session(demo_runtime: Runtime) -> Iterator[Session]:
+    with demo_runtime.sessions() as s:
+        yield s
+        s.rollback()
+
+
+def lookup(
+    session: Session,
+    runtime: Runtime,
+    username: str,
+    text: str,
+    *,
+    page: tuple[str, int] | None = None,
+    locale: str = "zh",
+) -> SkillResult:
+    ctx = SkillContext(principal=load_principal(session, username), session=session, runtime=runtime, locale=locale)  # type: ignore[arg-type]
+    context = PageContext(object_type=page[0], object_id=page[1]) if page else None
+    return run(SkillRequest(message=text, context=context), ctx, today=TODAY)
+
+
+def test_my_binds_to_the_asker(session: Session, demo_runtime: Runtime) -> None:
+    me = session.scalar(select(User.id).where(User.username == "service_agent_1"))
+    result = lookup(session, demo_runtime, "service_agent_1", "我的未关闭工单")
+    assert result.data["filters"] == {"assignee": "me", "status": OPEN}
+    assert result.data["rows"] and all(r["assignee_id"] == me for r in result.data["rows"])
+    independent = session.scalar(
+        select(func.count()).select_from(Ticket).where(Ticket.assignee_id == me, Ticket.status.in_(OPEN))
+    )
+    assert result.data["total"] == independent  # the agent reads all service tickets; none missing
+
+
+def test_an_agent_never_sees_a_ticket_they_cannot_read(session: Session, demo_runtime: Runtime) -> None:
+    for username in ("service_agent_1", "rep_east_1", "partner_user_1", "marketer_1"):
+        principal = load_principal(session, username)
+        result = lookup(session, demo_runtime, username, "所有工单")
+        visible = session.scalar(select(func.count()).select_from(Ticket).where(read_filter(principal, "ticket")))
+        assert result.data["total"] == visible
+        for row in result.data["rows"]:
+            assert can(session, principal, "ticket", row["id"]), (username, row["id"])
+        for c in result.citations:
+            assert can(session, principal, "ticket", int(c.id.split(":")[2]))
+    # A rep reads only the high/urgent tickets shared with sales.
+    rep = lookup(session, demo_runtime, "rep_east_1", "工单")
+    assert rep.data["rows"] and {r["priority"] for r in rep.data["rows"]} <= {"high", "urgent"}
+    # A marketer reads none, and is told so.
+    assert lookup(session, demo_runtime, "marketer_1", "工单").data["total"] == 0
+
+
+def test_partner_sees_only_their_companys_tickets(session: Session, demo_runtime: Runtime) -> None:
+    partner = load_principal(session, "partner_user_1")
+    result = lookup(session, demo_runtime, "partner_user_1", "未关闭的工单")
+    assert all(r["partner_id"] == partner.partner_id for r in result.data["rows"])
+
+
+def test_customer_name_is_matched_among_visible_accounts(session: Session, demo_runtime: Runtime) -> None:
+    result = lookup(session, demo_runtime, "service_agent_1", "查一下华东重工的紧急工单")
+    assert result.data["matched_accounts"] == [{"id": 1, "name": "华东重工机械股份有限公司"}]
+    assert result.data["filters"] == {"account_ids": [1], "priority": ["urgent"]}
+    assert all(r["account_id"] == 1 and r["priority"] == "urgent" for r in result.data["rows"])
+    assert "华东重工机械股份有限公司" in result.answer
+
+
+def test_this_customer_from_the_ticket_page(session: Session, demo_runtime: Runtime) -> None:
+    result = lookup(session, demo_runtime, "service_agent_1", "这个客户的其他工单", page=("ticket", 86))
+    assert result.data["filters"] == {"account_ids": [1]}
+
+
+def test_sla_breached_rows_really_are(session: Session, demo_runtime: Runtime) -> None:
+    now = dt.datetime.combine(TODAY, dt.time(18, 0))
+    result = lookup(session, demo_runtime, "service_mgr", "未关闭且超时的工单", locale="en")
+    assert result.data["filters"] == {"status": OPEN, "sla_breached": True}
+    assert result.data["rows"]
+    for row in result.data["rows"]:
+        assert dt.datetime.fromisoformat(row["sla_due"]) < now and row["sla_breached"] is True
+    assert "breached" in result.answer
+
+
+def test_injection_is_just_words(session: Session, demo_runtime: Runtime) -> None:
+    before = session.scalar(select(func.count()).select_from(Ticket))
+    result = lookup(session, demo_runtime, "service_agent_1", "华东重工'; DROP TABLE tickets; -- 工单", locale="en")
+    assert result.data["filters"] == {"account_ids": [1]}
+    assert "DROP" in result.data["not_understood"] and "Not understood" in result.answer
+    assert session.scalar(select(func.count()).select_from(Ticket)) == before
+
+
+def test_answer_lists_number_subject_priority_status_node_and_sla(session: Session, demo_runtime: Runtime) -> None:
+    result = lookup(session, demo_runtime, "service_agent_1", "GD202611200086")
+    assert result.data["total"] == 1
+    row = result.data["rows"][0]
+    for piece in (row["number"], row["subject"], "紧急", row["process_node"], "SLA"):
+        assert piece in result.answer
+    assert [c.id for c in result.citations] == [f"crm:ticket:{row['id']}"]
+
+
+def test_eval_exact_match_floor(demo_runtime: Runtime) -> None:
+    from eval.skill_cases import run_all
+
+    with demo_runtime.sessions() as s:
+        report = run_all(s, demo_runtime, TODAY, skills=("ticket_lookup",))
+    tl = report["ticket_lookup"]
+    assert tl["cases"] >= 30
+    assert tl["exact_match"] >= 0.9, tl["failures"]
+    assert tl["fls_leaks"] == 0 and tl["citations_outside"] == 0, tl["failures"]
