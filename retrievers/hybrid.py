@@ -108,6 +108,25 @@ def index_text(title: str, heading: str, text: str) -> str:
     return f"{head}\n{text}"
 
 
+def _limit_per_document(
+    ranked: list[str], records: Mapping[str, StoredRecord], per_document: int | None, k: int
+) -> list[str]:
+    """The first ``k`` live chunk ids of ``ranked``, keeping at most ``per_document`` of each document."""
+    taken: Counter[str] = Counter()
+    out: list[str] = []
+    for cid in ranked:
+        record = records.get(cid)
+        if record is None:
+            continue
+        if per_document is not None and taken[record.doc_id] >= per_document:
+            continue
+        taken[record.doc_id] += 1
+        out.append(cid)
+        if len(out) == k:
+            break
+    return out
+
+
 def is_latin_query(query: str) -> bool:
     return CJK_CHAR.search(query) is None
 
@@ -198,8 +217,10 @@ class KnowledgeIndex:
     def document_ids(self) -> list[str]:
         return sorted(self.docs)
 
-    def search_as(self, principal: Principal, query: str, k: int = 5) -> list[SearchHit]:
-        return self.search(query, principal_acl_tokens(principal), k)
+    def search_as(
+        self, principal: Principal, query: str, k: int = 5, *, per_document: int | None = 1
+    ) -> list[SearchHit]:
+        return self.search(query, principal_acl_tokens(principal), k, per_document=per_document)
 
     def search(
         self,
@@ -208,10 +229,14 @@ class KnowledgeIndex:
         k: int = 5,
         *,
         mode: str = "hybrid",
+        per_document: int | None = 1,
     ) -> list[SearchHit]:
         """Top-k chunks the holder of ``principal_tokens`` may read (None: admin, everything).
 
         ``mode``: ``hybrid`` (default), ``vector`` or ``lexical`` — the last two for evaluation.
+        ``per_document``: at most this many chunks of one document (None: no limit). One by default:
+        five sections of one article would otherwise crowd the other four answers out of a top 5
+        (English questions over Chinese articles: hit@5 0.79 → 1.00 on the demo set).
         """
         query = query.strip()
         if not query or k <= 0:
@@ -251,8 +276,8 @@ class KnowledgeIndex:
                 fused[cid] = fused.get(cid, 0.0) + weight / (w.rrf_k + rank + 1)
         # Scale so a chunk ranked first by every active side scores 1.0.
         best = sum(weight for weight, ranked in ((wv, vector_ranked), (wl, lexical_ranked)) if ranked) / (w.rrf_k + 1)
-        order = sorted(fused, key=lambda cid: (-fused[cid], cid))[:k]
-        return [self._hit(records[cid], fused[cid] / best if best else 0.0) for cid in order if cid in records]
+        order = _limit_per_document(sorted(fused, key=lambda cid: (-fused[cid], cid)), records, per_document, k)
+        return [self._hit(records[cid], fused[cid] / best if best else 0.0) for cid in order]
 
     def _lang_sum(self, group_keys: set[str], slot: int) -> tuple[np.ndarray, int]:
         if self._sums is None:  # per (group, language): rebuilt after a write, not per search

@@ -132,7 +132,8 @@ def kb_search(ctx: SkillContext, query: str, k: int = 6) -> list[Fact]:
         return []
     tokens = principal_acl_tokens(ctx.principal)
     with ctx.timed("retrieval_kb"):
-        hits = kb.search(query, tokens, k)
+        # Chunk level: a skill reads several sections of its chosen article.
+        hits = kb.search(query, tokens, k, per_document=None)
     if isinstance(hits, Mapping):  # {"results": [...]} shapes
         hits = hits.get("results", [])
     facts = [hit_to_fact(h) for h in hits]

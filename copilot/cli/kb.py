@@ -51,6 +51,7 @@ def search(
     query: str,
     as_user: str = typer.Option(..., "--as", help="search with exactly this user's permissions"),
     k: int = typer.Option(5, "-k", min=1, max=50, help="how many chunks"),
+    per_document: int = typer.Option(1, "--per-document", min=0, help="chunks per document at most (0: no limit)"),
     as_json: bool = typer.Option(False, "--json", help="print the results as JSON"),
 ) -> None:
     """Permission-filtered search of the knowledge base, as that user."""
@@ -65,7 +66,7 @@ def search(
             principal = load_principal(session, as_user)
     except OperationalError as exc:  # no schema yet: say what to do, not a traceback
         raise ConfigError(f"the CRM database is not set up ({exc.orig}); run `crm-copilot demo init`") from None
-    hits = rt.kb.search_as(principal, query, k)
+    hits = rt.kb.search_as(principal, query, k, per_document=per_document or None)
     if as_json:
         typer.echo(json.dumps({"results": [h.to_dict() for h in hits]}, ensure_ascii=False, indent=2))
         return

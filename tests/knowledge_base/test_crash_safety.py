@@ -29,7 +29,7 @@ def run_ingest(folder: Path, data: Path, delay: float) -> subprocess.Popen[str]:
 def snapshot(data: Path) -> tuple[list[tuple[str, str]], dict[str, str]]:
     index = make_index(data)
     live = sorted((r.doc_id, r.chunk_id) for r in index.records.values())
-    hits = {h.chunk_id: h.doc_id for h in index.search("冷柜 保养 文档", None, k=50 * N_DOCS)}
+    hits = {h.chunk_id: h.doc_id for h in index.search("冷柜 保养 文档", None, k=50 * N_DOCS, per_document=None)}
     return live, hits
 
 

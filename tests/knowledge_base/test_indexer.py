@@ -41,7 +41,7 @@ def test_changed_file_replaces_its_chunks(tmp_path: Path) -> None:
     report = ingest_paths(index, [folder], max_bytes=LIMIT)
     assert report.updated == ["fridge"]
     assert embedder.calls - before == 1  # only the edited chunk was embedded again
-    texts = " ".join(h.text for h in index.search("清洁", None, 50))
+    texts = " ".join(h.text for h in index.search("清洁", None, 50, per_document=None))
     assert "新的说明" in texts and "旧的说明" not in texts
     reopened = make_index(tmp_path / "data", embedder)
     assert sorted(reopened.records) == all_chunk_ids(reopened)  # nothing stale left in Chroma

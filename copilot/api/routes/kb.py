@@ -25,6 +25,10 @@ class SearchRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     query: Annotated[str, Field(min_length=1, max_length=2000)]
     k: Annotated[int, Field(ge=1, le=50)] = 5
+    per_document: Annotated[
+        int | None,
+        Field(ge=1, le=50, description="at most this many chunks of one document; null for no limit"),
+    ] = 1
 
 
 class SearchResult(BaseModel):
@@ -56,7 +60,7 @@ class DocumentWritten(BaseModel):
 def search(body: SearchRequest, runtime: RuntimeDep, principal: PrincipalDep) -> SearchResponse:
     if not body.query.strip():
         raise Unprocessable("query must not be blank", code="invalid_request")
-    hits = runtime.kb.search_as(principal, body.query, body.k)
+    hits = runtime.kb.search_as(principal, body.query, body.k, per_document=body.per_document)
     return SearchResponse(
         results=[
             SearchResult(doc_id=h.doc_id, chunk_id=h.chunk_id, title=h.title, text=h.text, score=h.score,
