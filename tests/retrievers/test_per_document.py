@@ -6,12 +6,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from knowledge_base.indexer import ingest_paths
+from retrievers.hybrid import KnowledgeIndex
 from tests.knowledge_base.helpers import make_index, write_doc
 
 
-def build(tmp_path: Path):  # type: ignore[no-untyped-def]
+def build(tmp_path: Path) -> KnowledgeIndex:
     folder = tmp_path / "docs"
-    sections = "".join(f"## 第{i}节\n冷柜 压缩机 过载 保护 第{i}步检查。" + "按步骤逐项确认。" * 60 + "\n" for i in range(8))
+    filler = "按步骤逐项确认。" * 60  # long enough that every section is a chunk of its own
+    sections = "".join(f"## 第{i}节\n冷柜 压缩机 过载 保护 第{i}步检查。{filler}\n" for i in range(8))
     write_doc(folder, "long-article", sections)
     for name in ("short-a", "short-b"):
         write_doc(folder, name, f"## 说明\n冷柜 压缩机 过载 {name}。")
