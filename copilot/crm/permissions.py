@@ -21,7 +21,20 @@ from collections.abc import Iterable, Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from sqlalchemy import JSON, ColumnElement, Numeric, and_, false, literal, or_, select, true, union_all
+from sqlalchemy import (
+    JSON,
+    ColumnElement,
+    Integer,
+    Numeric,
+    and_,
+    bindparam,
+    false,
+    literal,
+    or_,
+    select,
+    true,
+    union_all,
+)
 from sqlalchemy.orm import Session
 
 from copilot.crm.models import (
@@ -86,16 +99,16 @@ def _filter(principal: Principal, object_type: str, mode: str) -> ColumnElement[
     chain = sorted(principal.chain_ids)
     # The related team as an uncorrelated IN (evaluated once), not an EXISTS re-run for every row.
     team_ids = select(RecordTeamMember.record_id).where(
-        RecordTeamMember.object_type == object_type, RecordTeamMember.user_id.in_(chain)
+        RecordTeamMember.object_type == object_type, _in_ids(RecordTeamMember.user_id, chain)
     )
-    own: list[ColumnElement[bool]] = [model.owner_id.in_(chain), model.id.in_(team_ids)]
+    own: list[ColumnElement[bool]] = [_in_ids(model.owner_id, chain), model.id.in_(team_ids)]
     wide: list[ColumnElement[bool]] = []
     if principal.headed_department_ids:
-        wide.append(model.department_id.in_(sorted(principal.headed_department_ids)))
+        wide.append(_in_ids(model.department_id, principal.headed_department_ids))
     if mode == READ and hasattr(model, "in_public_pool") and principal.ancestor_department_ids:
         # 公海: members of the pool's department (and its sub-departments) may read pooled records.
         pool_departments = principal.ancestor_department_ids
-        wide.append(and_(model.in_public_pool.is_(True), model.pool_department_id.in_(pool_departments)))
+        wide.append(and_(model.in_public_pool.is_(True), _in_ids(model.pool_department_id, pool_departments)))
     for grant in principal.grants:
         if grant.object_type != object_type or grant.access not in GRANT_ACCESS:
             continue  # an unknown access level grants nothing (deny by default)
@@ -112,9 +125,20 @@ def _filter(principal: Principal, object_type: str, mode: str) -> ColumnElement[
     return or_(*own, *wide)
 
 
+def _in_ids(column: Any, ids: Iterable[int]) -> ColumnElement[bool]:
+    """``column IN (1, 2, …)`` with the ids written into the SQL, not bound one parameter each.
+
+    A region head's chain is ~1,000 users: as bound parameters that costs ~25 ms per query on
+    PostgreSQL in parameter handling alone (bench/permissions.py: 30.5 ms bound vs 5.3 ms inline).
+    Safe to inline because every value is forced through int().
+    """
+    values = sorted({int(i) for i in ids})
+    return column.in_(bindparam(None, values, type_=Integer, expanding=True, literal_execute=True))  # type: ignore[no-any-return]
+
+
 def _grant_clause(model: Any, grant: Grant) -> ColumnElement[bool] | None:
     if grant.source_department_ids is not None:
-        return model.department_id.in_(sorted(grant.source_department_ids))  # type: ignore[no-any-return]
+        return _in_ids(model.department_id, grant.source_department_ids)
     if grant.condition is not None:
         return condition_clause(model, grant.condition)
     return None
