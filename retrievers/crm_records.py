@@ -10,8 +10,10 @@ import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
+import yaml
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -150,6 +152,21 @@ TYPE_NAMES = {
 RECENT_ACTIVITIES = 5
 
 
+VALUE_LABELS: dict[str, dict[str, dict[str, list[str]]]] = yaml.safe_load(
+    (Path(__file__).with_name("value_labels.yaml")).read_text(encoding="utf-8")
+)
+
+
+def display_value(object_type: str, field: str, value: Any, locale: str = "zh") -> str:
+    """A stored value as the reader's language names it (ticket status ``in_progress`` → 处理中 /
+    In progress; stage 商务谈判 → Negotiation), falling back to the stored value."""
+    lang = 0 if locale == "zh" else 1
+    if isinstance(value, bool):
+        return ("是", "Yes")[lang] if value else ("否", "No")[lang]
+    names = VALUE_LABELS.get(object_type, {}).get(field, {}).get(str(value))
+    return names[lang] if names else format_value(value)
+
+
 def format_value(value: Any) -> str:
     if isinstance(value, bool):
         return "是" if value else "否"
@@ -173,7 +190,7 @@ def record_fact(principal: Principal, object_type: str, record: Any, locale: str
         value = data.get(key)
         if value is None or value == "" or value == []:
             continue
-        parts.append(f"{labels[lang]}: {format_value(value)}")
+        parts.append(f"{labels[lang]}: {display_value(object_type, key, value, locale)}")
     type_name = TYPE_NAMES[object_type][lang]
     title = f"{type_name} {data.get(TITLE_FIELD[object_type], record.id)}"
     sep = "；" if locale == "zh" else "; "

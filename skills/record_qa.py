@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from retrievers.crm_records import LABELS, TITLE_FIELD, RecordBundle, RecordRetriever, format_value
+from retrievers.crm_records import LABELS, TITLE_FIELD, RecordBundle, RecordRetriever, display_value, format_value
 from retrievers.facts import Fact
 from skills.base import SkillContext, SkillRequest, SkillResult
 from skills.compose import compose, result_from
@@ -85,7 +85,7 @@ def _field_line(fact: Fact, keys: list[str], locale: str) -> str | None:
         value = fields.get(key)
         if key not in LABELS.get(object_type, {}) or value is None or value == "" or value == []:
             continue
-        parts.append(f"{_label(object_type, key, locale)}: {format_value(value)}")
+        parts.append(f"{_label(object_type, key, locale)}: {display_value(object_type, key, value, locale)}")
     if not parts:
         return None
     sep = "；" if locale == "zh" else "; "
