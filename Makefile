@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | sha1sum | cut -c1-12)
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt eval/requirements-ragas.txt | sha1sum | cut -c1-12)
 
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
@@ -14,12 +14,16 @@ export TOKENIZERS_PARALLELISM := false
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml constraints.txt
+$(STAMP): pyproject.toml constraints.txt eval/requirements-ragas.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	# torch first, pinned, so the CPU wheel is used and no CUDA packages are pulled in.
 	$(BIN)/python -m pip install -q -c constraints.txt torch==2.13.0
 	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev,st]'
+	# ragas for the eval harness: its dependencies pinned, then ragas + instructor without theirs
+	# (instructor wants jiter<0.15 and rich<15; we pin openai's jiter 0.19 and rich 15). See the file.
+	$(BIN)/python -m pip install -q -c constraints.txt -r eval/requirements-ragas.txt
+	$(BIN)/python -m pip install -q --no-deps ragas==0.4.3 instructor==1.17.0
 	rm -f $(VENV)/.installed-*
 	touch $@
 

@@ -1,5 +1,8 @@
 """Retrieval quality on eval/datasets/retrieval.yaml: hit@1, hit@5 and MRR per question language,
-each question searched *as its asker* (permission-filtered, through KnowledgeIndex.search).
+each question searched *as its asker* (permission-filtered, through KnowledgeIndex.search), and ragas'
+ID-based context precision/recall of the top 5 doc ids against the labelled ones (eval/ragas_metrics.py;
+ragas' metrics are set-based: with one relevant doc per question, recall@5 equals hit@5 and
+precision@5 is at most 0.2, so they cross-check our numbers rather than add a new view of them).
 
 ``run_suite(runtime)`` is the harness entry (hybrid search, gated). ``python -m eval.retrieval``
 compares, on the same questions and the same permissions: hybrid, vector only, BM25 only, and an
@@ -30,6 +33,7 @@ if TYPE_CHECKING:
 DATASET = Path(__file__).parent / "datasets" / "retrieval.yaml"
 LANGS = ("zh", "en", "mixed")
 DEPTH = 10  # MRR counts a relevant chunk down to this rank
+RAGAS_K = 5  # ragas' ID-based context precision/recall look at the top RAGAS_K doc ids (as hit@5 does)
 GATES = {"zh.hit@5": 0.95, "en.hit@5": 0.85, "mixed.hit@5": 0.85}
 
 # The demo organisation of api.md, for when no demo database is at hand (department chain: own first).
@@ -86,7 +90,10 @@ Search = Callable[[str, frozenset[str] | None, int], "Sequence[SearchHit]"]
 
 def evaluate(search: Search, questions: Sequence[Question], principals: dict[str, Principal]) -> dict[str, Any]:
     """Metrics per language (and ``all``) plus one row per question."""
+    from eval import ragas_metrics
+
     per_lang: dict[str, list[tuple[int | None, float]]] = defaultdict(list)
+    ragas_per_lang: dict[str, list[ragas_metrics.Scores]] = defaultdict(list)
     cases = []
     for q in questions:
         started = time.perf_counter()
@@ -95,9 +102,13 @@ def evaluate(search: Search, questions: Sequence[Question], principals: dict[str
         rank = next((i for i, h in enumerate(hits) if h.doc_id in q.relevant), None)
         per_lang[q.lang].append((rank, ms))
         per_lang["all"].append((rank, ms))
+        ragas_scores = ragas_metrics.id_context_scores([h.doc_id for h in hits[:RAGAS_K]], q.relevant)
+        ragas_per_lang[q.lang].append(ragas_scores)
+        ragas_per_lang["all"].append(ragas_scores)
         cases.append({
             "id": q.id, "lang": q.lang, "asker": q.asker, "rank": None if rank is None else rank + 1,
             "top": [h.doc_id for h in hits[:5]], "relevant": list(q.relevant),
+            "ragas": ragas_metrics.as_row(ragas_scores),
         })
     metrics: dict[str, float] = {}
     for lang, rows in per_lang.items():
@@ -108,6 +119,8 @@ def evaluate(search: Search, questions: Sequence[Question], principals: dict[str
         metrics[f"{lang}.hit@5"] = round(sum(r is not None and r < 5 for r in ranks) / n, 4)
         metrics[f"{lang}.mrr"] = round(sum(1 / (r + 1) for r in ranks if r is not None) / n, 4)
         metrics[f"{lang}.p50_ms"] = round(sorted(ms for _, ms in rows)[n // 2], 1)
+        ragas_means = ragas_metrics.mean(ragas_per_lang[lang], prefix=f"{lang}.")
+        metrics.update({f"{name}@{RAGAS_K}": value for name, value in ragas_means.items()})
     return {"metrics": metrics, "cases": cases}
 
 

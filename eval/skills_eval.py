@@ -9,6 +9,15 @@ that must be cited (``cite``: ``crm:<type>:<id>`` or ``doc:<kb doc id>``), strin
 Metrics per skill: fact recall, citation recall, citations outside what was retrieved (the assistant
 drops them and warns; any is a skill bug), FLS leaks, forbidden hits, banned ad-law terms in any
 output, and SMS bodies over 70 characters. Recall metrics have floors; the rest must be zero.
+
+ragas metrics per skill (eval/ragas_metrics.py), next to ours: ``<skill>.ragas.id_context_precision``
+and ``.id_context_recall`` of the turn's citations (``kb:<doc>#<chunk>`` read as ``doc:<doc>``) against
+the case's ``cite``; ``.string_presence`` and ``.string_similarity`` of each ``expect`` fact against
+what the user reads. Recall and presence get the same 0.9 floor as ours (ragas' recall is the stricter
+one: it reads only the citation list, where ours also accepts a doc named in ``data.sources``).
+Precision is measured against labels that name the sources a user must see, not every useful one
+(troubleshoot also cites the product and the service history), so it and the advisory similarity
+have no gate; the baseline still catches a drop.
 """
 
 from __future__ import annotations
@@ -19,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from copilot.crm.principal import load_principal
 from copilot.errors import CopilotError
+from eval import ragas_metrics
 from eval.skill_cases import ERROR_CODES, load_cases, request_for
 from skills import compliance
 from skills.base import SkillResult
@@ -29,7 +39,7 @@ if TYPE_CHECKING:
 # next_best_action and ticket_lookup have their own case format and judge (eval/skill_cases.py); their
 # metrics are folded into this suite by ``_deterministic_skills`` below.
 SKILLS = ("record_qa", "troubleshoot", "reply_suggestion", "marketing_copy")
-FLOORS = {"fact_recall": 0.9, "citation_recall": 0.9}
+FLOORS = {"fact_recall": 0.9, "citation_recall": 0.9, "ragas.id_context_recall": 0.9, "ragas.string_presence": 0.9}
 ZERO = ("citations_not_retrieved", "fls_leaks", "forbidden_hits", "banned_terms", "sms_over_limit", "errors")
 
 
@@ -40,6 +50,23 @@ def _cited(result: SkillResult, ref: str) -> bool:
         sources = set(result.data.get("sources") or []) | {str(result.data.get("article") or "")}
         return doc in sources or any(doc in i for i in ids)
     return ref in ids
+
+
+def _source_id(citation_id: str) -> str:
+    """A citation id in the datasets' ``cite`` vocabulary: ``kb:<doc>#<chunk>`` → ``doc:<doc>``."""
+    if citation_id.startswith("kb:"):
+        return "doc:" + citation_id[3:].split("#", 1)[0]
+    return citation_id
+
+
+def _ragas_scores(result: SkillResult, text: str, expect: list[str], cite: list[str]) -> ragas_metrics.Scores:
+    scores = ragas_metrics.Scores()
+    if cite:
+        cited = list(dict.fromkeys(_source_id(c.id) for c in result.citations))
+        ragas_metrics.id_context_scores(cited, cite, scores)
+    if expect:
+        ragas_metrics.string_scores(expect, text, scores)
+    return scores
 
 
 def _outputs(result: SkillResult) -> str:
@@ -90,6 +117,9 @@ def run_case(runtime: Runtime, skill: str, case: dict[str, Any]) -> dict[str, An
         provider=result.provider,
         degraded=result.degraded,
     )
+    scores = _ragas_scores(result, text, expect, cite)
+    out["_ragas"] = scores
+    out["ragas"] = ragas_metrics.as_row(scores)
     out["ok"] = (
         len(found) == len(expect)
         and len(cited) == len(cite)
@@ -113,7 +143,7 @@ def summarise(skill: str, rows: list[dict[str, Any]]) -> dict[str, float]:
         f"{skill}.banned_terms": float(sum(len(r.get("banned", [])) for r in rows)),
         f"{skill}.sms_over_limit": float(sum(r.get("sms_over", 0) for r in rows)),
         f"{skill}.errors": float(sum(1 for r in rows if r.get("error_unexpected"))),
-    }
+    } | ragas_metrics.mean((r["_ragas"] for r in rows if "_ragas" in r), prefix=f"{skill}.")
 
 
 def run_suite(runtime: Runtime, skills: tuple[str, ...] = SKILLS, *, include_others: bool = True) -> dict[str, Any]:
@@ -129,9 +159,12 @@ def run_suite(runtime: Runtime, skills: tuple[str, ...] = SKILLS, *, include_oth
             rows.append(row)
         if not rows:
             continue
-        cases.extend(rows)
-        metrics.update(summarise(skill, rows))
-        gates.update({f"{skill}.{name}": {"min": floor} for name, floor in FLOORS.items()})
+        skill_metrics = summarise(skill, rows)
+        cases.extend({k: v for k, v in r.items() if k != "_ragas"} for r in rows)
+        metrics.update(skill_metrics)
+        gates.update({
+            f"{skill}.{name}": {"min": floor} for name, floor in FLOORS.items() if f"{skill}.{name}" in skill_metrics
+        })
         gates.update({f"{skill}.{name}": {"max": 0} for name in ZERO})
     if include_others:
         _deterministic_skills(runtime, metrics, gates)
