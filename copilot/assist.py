@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from copilot.crm.permissions import get_visible
 from copilot.crm.principal import Principal
 from copilot.errors import BadRequest, NotFound, PayloadTooLarge, Unprocessable
-from skills.base import Locale, SkillContext, SkillRequest, SkillResult, SkillSpec, load_specs
+from skills.base import Locale, SkillContext, SkillRequest, SkillResult, SkillSpec, TokenSink, load_specs
 
 if TYPE_CHECKING:
     from copilot.runtime import Runtime
@@ -61,8 +61,16 @@ class Assistant:
         return spec
 
     def turn(
-        self, session: Session, principal: Principal, request: SkillRequest, skill: str | None = None
+        self,
+        session: Session,
+        principal: Principal,
+        request: SkillRequest,
+        skill: str | None = None,
+        *,
+        token_sink: TokenSink | None = None,
     ) -> SkillResult:
+        """``token_sink``: a streaming caller's; it gets the model's text as written only if the skill
+        declares ``stream_tokens`` (otherwise nothing is called on it and the caller shows the result)."""
         settings = self.runtime.settings
         if len(request.message) > settings.max_message_chars:
             raise PayloadTooLarge(
@@ -120,6 +128,9 @@ class Assistant:
         except jsonschema.ValidationError as exc:
             raise Unprocessable(f"input for skill {spec.name!r}: {exc.message}") from exc
 
+        ctx.skill = spec.name
+        if token_sink is not None and spec.stream_tokens:
+            ctx.token_sink = token_sink
         result = spec.resolve()(request, ctx)
         result.skill = spec.name
         result.routing = routing

@@ -1,8 +1,9 @@
 """The skill contract: what a skill receives, what it returns, and how it is declared.
 
 A skill is declared as data (``skills/defs/<name>.yaml``: name, descriptions, zh/en example
-utterances, input schema, the object types whose pages it lives on, required roles, its template)
-and implemented by one function ``run(request, ctx) -> SkillResult`` in ``skills/<name>.py``.
+utterances, input schema, the object types whose pages it lives on, required roles, its template,
+whether streamed turns may show its model tokens as they arrive) and implemented by one function
+``run(request, ctx) -> SkillResult`` in ``skills/<name>.py``.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
@@ -88,6 +89,16 @@ class SkillResult(BaseModel):
     routing: dict[str, Any] | None = None
 
 
+class TokenSink(Protocol):
+    """Where a streaming caller (the SSE routes) receives the model's text while it is being written."""
+
+    def model_started(self, skill: str, trace_id: str) -> None:
+        """The model call is about to start: every check that can refuse the turn (4xx) has passed."""
+
+    def delta(self, text: str) -> None:
+        """One piece of the model's text, unmasked, as it arrives. Provisional: the SkillResult is final."""
+
+
 @dataclass
 class SkillContext:
     """Everything a skill may touch for one turn, all bound to the asker."""
@@ -102,6 +113,11 @@ class SkillContext:
     retrieved: dict[str, Fact] = field(default_factory=dict)
     flags: list[str] = field(default_factory=list)
     template_hash: str | None = None
+    # The skill answering this turn, once routed ("" before): what a streaming caller names in its meta event.
+    skill: str = ""
+    # Set by the assistant only when the caller streams *and* the skill declares ``stream_tokens``: compose
+    # then streams its model call through the gateway and hands the pieces here as they arrive.
+    token_sink: TokenSink | None = None
 
     @contextmanager
     def timed(self, stage: str) -> Iterator[None]:
@@ -140,6 +156,12 @@ class SkillSpec(BaseModel):
     required_roles: list[str] = Field(default_factory=list)  # any of; empty = every signed-in user
     input_schema: dict[str, Any] = Field(default_factory=lambda: {"type": "object"})
     examples: dict[str, list[str]] = Field(default_factory=dict)
+    # True only for a skill whose answer is the model's text as written (one plain-text model call, nothing
+    # rewritten afterwards): its streamed turns show the model's tokens as they arrive. A skill that
+    # rewrites or filters the model's text (compliance, promise guard), asks for JSON or calls the model
+    # more than once keeps False, or a client would see words the final answer took out. Strict: a
+    # definition saying "yes please" is an error at load, not a silent True.
+    stream_tokens: bool = Field(default=False, strict=True)
 
     def allowed(self, principal: Principal) -> bool:
         return principal.is_admin or not self.required_roles or bool(set(self.required_roles) & principal.roles)

@@ -4,6 +4,10 @@ Every skill that writes prose goes through ``compose``: the template is rendered
 (id@version and the template hash are recorded for the audit row), the facts are remembered on the
 context (the assistant drops any citation that was not remembered), and the gateway decides between
 the configured model and the template's ``offline`` body (PII is masked on the way out).
+
+When the turn carries a token sink (a streaming caller, a skill declaring ``stream_tokens``), the one
+plain-text model call goes through the gateway's stream path instead: same masking, retries before the
+first token, breaker and fallback, but each unmasked piece reaches the sink as the model writes it.
 """
 
 from __future__ import annotations
@@ -107,13 +111,44 @@ def _call_gateway(
     llm: Any, rendered: RenderedPrompt, *, json_schema: Any, names: list[str], facts: Sequence[Fact], ctx: SkillContext
 ) -> Any:
     flagged = sorted({str(f.meta.get("doc_id", f.id)) for f in facts if f.meta.get("flagged")})
+    injection = bool(flagged) or "injection_detected" in ctx.flags
+    if _streams(llm, json_schema, ctx):
+        return _stream_gateway(llm, rendered, names=names, injection=injection, flagged=flagged, ctx=ctx)
     return llm.run(
         rendered,
         names=names,
         json_schema=json_schema,
-        injection_detected=bool(flagged) or "injection_detected" in ctx.flags,
+        injection_detected=injection,
         flagged_documents=flagged,
     )
+
+
+def _streams(llm: Any, json_schema: Any, ctx: SkillContext) -> bool:
+    """Stream only when someone listens and there are model tokens worth showing: not offline (its text is
+    the finished answer already), not JSON (half an object is no answer), not a stand-in gateway without a
+    stream path (prompt preview)."""
+    return (
+        ctx.token_sink is not None
+        and json_schema is None
+        and callable(getattr(llm, "stream", None))
+        and not getattr(llm, "is_offline", True)
+    )
+
+
+def _stream_gateway(
+    llm: Any, rendered: RenderedPrompt, *, names: list[str], injection: bool, flagged: list[str], ctx: SkillContext
+) -> Any:
+    sink = ctx.token_sink
+    assert sink is not None
+    # One streamed model call per turn: a second compose in the same turn must not add its text to the
+    # client's running answer, so the sink is used up here.
+    ctx.token_sink = None
+    sink.model_started(ctx.skill, ctx.trace_id)
+    stream = llm.stream(rendered, names=names, injection_detected=injection, flagged_documents=flagged)
+    for piece in stream:
+        sink.delta(piece)
+    # The gateway's own rules made this: the whole text, or the fallback / partial text marked degraded.
+    return stream.result
 
 
 def result_from(

@@ -194,7 +194,10 @@ def run(
         note = (
             f"没有理解：{words}（未用于筛选）" if locale == "zh" else f"Not understood: {words} (not used as filters)"
         )
-        composed.text = f"{composed.text.rstrip()}\n{note}"
+        # Appended after the text as written (not rstripped), so a streamed answer stays a prefix of the
+        # final one and the note simply arrives as its last piece.
+        sep = "" if composed.text.endswith("\n") else "\n"
+        composed.text = f"{composed.text}{sep}{note}"
     return result_from(
         ctx,
         SKILL,

@@ -15,7 +15,7 @@ class AssistRequest(BaseModel):
     context: PageContext | None = None
     skill: str | None = Field(default=None, max_length=60)
     locale: Literal["zh", "en"] | None = None
-    stream: bool = False
+    stream: bool = Field(default=False, description="true: answer as Server-Sent Events (meta, delta…, result, done)")
     input: dict[str, Any] = Field(default_factory=dict)
 
 

@@ -10,6 +10,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +20,7 @@ from fastapi.testclient import TestClient
 
 from copilot.api.app import create_app
 from copilot.runtime import Runtime
+from tests.fakes.openai_server import fake_openai  # noqa: F401  (registers the fixture for this package)
 
 DEMO_USERS = (
     "admin",
@@ -87,16 +89,15 @@ class LiveServer:
     server: Any
 
 
-@pytest.fixture(scope="session")
-def live_server(demo_runtime: Runtime) -> Iterator[LiveServer]:
-    """The app served by a real uvicorn on a free loopback port, in a background thread."""
+@contextmanager
+def serve(app: FastAPI) -> Iterator[LiveServer]:
+    """``app`` served by a real uvicorn on a free loopback port, in a background thread."""
     import uvicorn
 
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    # Its own app object: the lifespan (MCP session manager) runs here and nowhere else.
-    config = uvicorn.Config(create_app(demo_runtime), log_level="warning", lifespan="on")
+    config = uvicorn.Config(app, log_level="warning", lifespan="on")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
@@ -105,10 +106,20 @@ def live_server(demo_runtime: Runtime) -> Iterator[LiveServer]:
         if not thread.is_alive() or time.monotonic() > deadline:
             raise RuntimeError("uvicorn did not start")
         time.sleep(0.05)
-    yield LiveServer(url=f"http://127.0.0.1:{port}", server=server)
-    server.should_exit = True
-    thread.join(timeout=10)
-    sock.close()
+    try:
+        yield LiveServer(url=f"http://127.0.0.1:{port}", server=server)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
+
+
+@pytest.fixture(scope="session")
+def live_server(demo_runtime: Runtime) -> Iterator[LiveServer]:
+    """The app served by a real uvicorn on a free loopback port, in a background thread."""
+    # Its own app object: the lifespan (MCP session manager) runs here and nowhere else.
+    with serve(create_app(demo_runtime)) as server:
+        yield server
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ Use it from any test package by importing the fixture into that package's ``conf
 
     def test_something(fake_openai):
         fake_openai.reply("你好")                       # next request gets this text
+        fake_openai.reply("你好", chunk_delay_s=0.1)    # …streamed slowly, one chunk every 0.1 s
         fake_openai.error(429, retry_after=1)           # …or an error status first
         settings = fake_openai.settings(llm_max_retries=2)   # Settings pointing at this server
         ...
@@ -46,6 +47,8 @@ class Behaviour:
     headers: dict[str, str] = field(default_factory=dict)
     delay_s: float = 0.0
     chunk_size: int = 4
+    # Pause before each streamed chunk: a model that writes slowly, so tests can see tokens arrive live.
+    chunk_delay_s: float = 0.0
 
 
 @dataclass
@@ -125,9 +128,14 @@ class FakeOpenAIServer:
                 self._queue.append(behaviour)
         return self
 
-    def reply(self, text: str, *, chunk_size: int = 4, delay_s: float = 0.0) -> FakeOpenAIServer:
-        """Answer with this text (streamed in ``chunk_size``-character deltas when the request streams)."""
-        return self._push(Behaviour("text", text=text, chunk_size=chunk_size, delay_s=delay_s))
+    def reply(
+        self, text: str, *, chunk_size: int = 4, delay_s: float = 0.0, chunk_delay_s: float = 0.0
+    ) -> FakeOpenAIServer:
+        """Answer with this text (streamed in ``chunk_size``-character deltas when the request streams,
+        ``chunk_delay_s`` apart)."""
+        return self._push(
+            Behaviour("text", text=text, chunk_size=chunk_size, delay_s=delay_s, chunk_delay_s=chunk_delay_s)
+        )
 
     def reply_json(self, value: Any) -> FakeOpenAIServer:
         return self.reply(json.dumps(value, ensure_ascii=False))
@@ -154,9 +162,9 @@ class FakeOpenAIServer:
         """HTTP 200 whose body is not JSON at all."""
         return self._push(Behaviour("garbage_body"))
 
-    def malformed_sse(self, *, good_text: str = "") -> FakeOpenAIServer:
+    def malformed_sse(self, *, good_text: str = "", chunk_delay_s: float = 0.0) -> FakeOpenAIServer:
         """A stream that sends ``good_text`` as valid chunks, then a broken ``data:`` line."""
-        return self._push(Behaviour("malformed_sse", text=good_text))
+        return self._push(Behaviour("malformed_sse", text=good_text, chunk_delay_s=chunk_delay_s))
 
     # --- inspection --------------------------------------------------------------------------------
 
@@ -301,6 +309,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(_chunk(cid, {"role": "assistant", "content": ""}))
         size = max(1, b.chunk_size)
         for i in range(0, len(text), size):
+            if b.chunk_delay_s:
+                time.sleep(b.chunk_delay_s)
             self.wfile.write(_chunk(cid, {"content": text[i : i + size]}))
             self.wfile.flush()
         if b.kind == "malformed_sse":

@@ -8,36 +8,73 @@ from typing import Any
 
 from fastapi import APIRouter
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 from sse_starlette.sse import EventSourceResponse
 
 from copilot.api.deps import PrincipalDep, RuntimeDep, SessionDep
+from copilot.api.live_turn import Delta, Finished, LiveTurn, error_body, pieces, rest_of
 from copilot.api.schemas import AssistRequest, FeedbackRequest, InvokeRequest
 from copilot.crm.models import AuditEvent, Feedback
+from copilot.crm.principal import Principal
 from copilot.errors import NotFound
+from copilot.runtime import Runtime
 from skills.base import SkillRequest, SkillResult
 
 router = APIRouter(prefix="/v1", tags=["copilot"])
-STREAM_PIECE = 24
 
 
 @router.post("/assist", response_model=SkillResult, response_model_exclude_none=True)
 def assist(body: AssistRequest, principal: PrincipalDep, session: SessionDep, runtime: RuntimeDep) -> Any:
+    """One copilot turn. With ``stream: true`` the answer is Server-Sent Events: ``meta`` {skill, trace_id},
+    ``delta`` {text}…, ``result`` (the whole answer object, authoritative), ``done``; or ``error`` {error:
+    {code, message}} then ``done`` if the turn fails after the stream began. Deltas are provisional: with
+    a model configured, skills that show the model's text as written stream its tokens as they arrive
+    (a model failing part-way leaves them as they were and ``result`` says ``degraded``); other skills
+    and the offline provider send the final answer in pieces. A request the turn refuses (413, 422,
+    403, 404) gets its JSON error, never a stream."""
     request = SkillRequest(message=body.message, input=body.input, context=body.context, locale=body.locale)
+    if body.stream:
+        return _stream(runtime, session, principal, request, body.skill)
     result = runtime.assistant.turn(session, principal, request, skill=body.skill)
     session.commit()
-    if body.stream:
-        return EventSourceResponse(_events(result))
     return result
 
 
-def _events(result: SkillResult) -> Iterator[dict[str, str]]:
-    """meta → answer pieces → the whole result → done, so a widget can paint text as it comes."""
-    yield {"event": "meta", "data": json.dumps({"skill": result.skill, "trace_id": result.trace_id})}
-    text = result.answer
-    for i in range(0, len(text), STREAM_PIECE):
-        yield {"event": "delta", "data": json.dumps({"text": text[i : i + STREAM_PIECE]}, ensure_ascii=False)}
-    yield {"event": "result", "data": result.model_dump_json(exclude_none=True)}
+def _stream(
+    runtime: Runtime, session: Session, principal: Principal, request: SkillRequest, skill: str | None
+) -> EventSourceResponse:
+    """Server-Sent Events: ``meta`` → ``delta``… → ``result`` → ``done`` (``error`` → ``done`` if the turn
+    fails after the stream began). For a skill declaring ``stream_tokens`` with a model configured, the
+    deltas are the model's tokens as they arrive; otherwise the finished answer cut into pieces. Deltas
+    are provisional: ``result`` is the authoritative SkillResult (checked citations, final answer, and
+    ``degraded`` when the model failed part-way)."""
+    # The turn runs on its own session in a worker thread; this one was only needed to authenticate.
+    session.close()
+    turn = LiveTurn(runtime, principal, request, skill)
+    started = turn.open()  # raises a refusal here, before any byte is sent: the caller gets its 4xx JSON
+    return EventSourceResponse(_events(turn, started.skill, started.trace_id))
+
+
+def _events(turn: LiveTurn, skill: str, trace_id: str) -> Iterator[dict[str, str]]:
+    yield {"event": "meta", "data": json.dumps({"skill": skill, "trace_id": trace_id})}
+    sent: list[str] = []
+    for event in turn.events():
+        if isinstance(event, Delta):
+            sent.append(event.text)
+            yield _delta(event.text)
+        elif isinstance(event, Finished):
+            result = event.result
+            # Text the turn added after the streamed part (or all of it, when nothing streamed).
+            for piece in pieces(rest_of(result.answer, "".join(sent))):
+                yield _delta(piece)
+            yield {"event": "result", "data": result.model_dump_json(exclude_none=True)}
+        else:
+            yield {"event": "error", "data": json.dumps({"error": error_body(event.error)}, ensure_ascii=False)}
     yield {"event": "done", "data": "[DONE]"}
+
+
+def _delta(text: str) -> dict[str, str]:
+    return {"event": "delta", "data": json.dumps({"text": text}, ensure_ascii=False)}
 
 
 @router.get("/skills")

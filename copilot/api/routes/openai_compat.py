@@ -25,6 +25,7 @@ from sse_starlette.sse import EventSourceResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from copilot.api.deps import PrincipalDep, RuntimeDep, SessionDep
+from copilot.api.live_turn import Delta, Finished, LiveTurn, error_body, pieces, rest_of
 from copilot.assist import detect_locale
 from copilot.errors import CopilotError, NotFound, Unprocessable
 from skills.base import PageContext, SkillRequest, SkillResult
@@ -32,7 +33,6 @@ from skills.base import PageContext, SkillRequest, SkillResult
 MODEL_ID = "crm-copilot"
 # Fixed, so /v1/models is the same answer on every call and every replica.
 MODEL_CREATED = 1_767_225_600  # 2026-01-01T00:00:00Z
-STREAM_PIECE = 24
 
 _ERROR_TYPES = {
     401: "authentication_error",
@@ -141,18 +141,28 @@ def chat_completions(
     _check_model(body.model)
     message = _last_user_message(body.messages)
     request = SkillRequest(message=message, input=body.input, context=body.context, locale=body.locale)
+    locale = body.locale or detect_locale(message)
+    if body.stream:
+        # The same live turn as /v1/assist: model tokens as they arrive for skills that declare
+        # stream_tokens; a refusal before the model call is raised here and answered as OpenAI's 4xx.
+        session.close()  # the turn runs on its own session in a worker thread
+        turn = LiveTurn(runtime, principal, request, body.skill)
+        started = turn.open()
+        return EventSourceResponse(_chunks(f"chatcmpl-{started.trace_id}", turn, locale), ping=15)
     result = runtime.assistant.turn(session, principal, request, skill=body.skill)
     session.commit()
-    content = answer_with_citations(result, body.locale or detect_locale(message))
-    completion_id = f"chatcmpl-{result.trace_id}"
-    if body.stream:
-        return EventSourceResponse(_chunks(completion_id, content, result), ping=15)
     return {
-        "id": completion_id,
+        "id": f"chatcmpl-{result.trace_id}",
         "object": "chat.completion",
         "created": int(time.time()),
         "model": MODEL_ID,
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": answer_with_citations(result, locale)},
+                "finish_reason": "stop",
+            }
+        ],
         "copilot": result.model_dump(mode="json", exclude_none=True),
     }
 
@@ -166,7 +176,7 @@ def answer_with_citations(result: SkillResult, locale: str) -> str:
     return f"{result.answer}\n\n{heading}:\n" + "\n".join(lines)
 
 
-def _chunks(completion_id: str, content: str, result: SkillResult) -> Iterator[dict[str, str]]:
+def _chunks(completion_id: str, turn: LiveTurn, locale: str) -> Iterator[dict[str, str]]:
     created = int(time.time())
 
     def chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> dict[str, str]:
@@ -181,10 +191,24 @@ def _chunks(completion_id: str, content: str, result: SkillResult) -> Iterator[d
         return {"data": json.dumps(body, ensure_ascii=False)}
 
     yield chunk({"role": "assistant", "content": ""})
-    for i in range(0, len(content), STREAM_PIECE):
-        yield chunk({"content": content[i : i + STREAM_PIECE]})
-    # The structured result comes once, on the closing chunk, where a client that wants it can look.
-    yield chunk({}, "stop", copilot=result.model_dump(mode="json", exclude_none=True))
+    sent: list[str] = []
+    for event in turn.events():
+        if isinstance(event, Delta):
+            sent.append(event.text)
+            yield chunk({"content": event.text})
+        elif isinstance(event, Finished):
+            # The rest of the content: the citations list after a live answer, or all of it when nothing
+            # streamed (offline, or a skill whose text is rewritten after the model wrote it).
+            content = answer_with_citations(event.result, locale)
+            for piece in pieces(rest_of(content, "".join(sent))):
+                yield chunk({"content": piece})
+            # The structured result comes once, on the closing chunk, where a client that wants it can look.
+            yield chunk({}, "stop", copilot=event.result.model_dump(mode="json", exclude_none=True))
+        else:
+            # OpenAI's in-stream error shape: the official clients raise it as an APIError.
+            err = error_body(event.error)
+            error = {"message": err["message"], "type": "server_error", "code": err["code"], "param": None}
+            yield {"data": json.dumps({"error": error}, ensure_ascii=False)}
     yield {"data": "[DONE]"}
 
 
