@@ -160,16 +160,15 @@ VALUE_LABELS: dict[str, dict[str, dict[str, list[str]]]] = yaml.safe_load(
 def display_value(object_type: str, field: str, value: Any, locale: str = "zh") -> str:
     """A stored value as the reader's language names it (ticket status ``in_progress`` → 处理中 /
     In progress; stage 商务谈判 → Negotiation), falling back to the stored value."""
-    lang = 0 if locale == "zh" else 1
-    if isinstance(value, bool):
-        return ("是", "Yes")[lang] if value else ("否", "No")[lang]
     names = VALUE_LABELS.get(object_type, {}).get(field, {}).get(str(value))
-    return names[lang] if names else format_value(value)
+    if names and not isinstance(value, bool):
+        return names[0 if locale == "zh" else 1]
+    return format_value(value, locale)
 
 
-def format_value(value: Any) -> str:
+def format_value(value: Any, locale: str = "zh") -> str:
     if isinstance(value, bool):
-        return "是" if value else "否"
+        return ("是" if value else "否") if locale == "zh" else ("Yes" if value else "No")
     if isinstance(value, Decimal):
         return f"{value:,.2f}".rstrip("0").rstrip(".")
     if isinstance(value, dt.datetime):

@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from copilot.crm.principal import Principal
@@ -114,6 +114,20 @@ class LiveTurn:
             self._events.put(Failed(exc))
         else:
             self._events.put(Finished(result))
+
+
+def text_events(turn: LiveTurn, final_text: Callable[[SkillResult], str]) -> Iterator[Delta | Finished | Failed]:
+    """The turn's events with every piece of text a client must read as a Delta: the model's pieces live,
+    then whatever ``final_text(result)`` adds after them (a note, a citations list, or the whole text when
+    nothing streamed), then the Finished or Failed event. One loop for every streaming wire format."""
+    sent: list[str] = []
+    for event in turn.events():
+        if isinstance(event, Finished):
+            for piece in pieces(rest_of(final_text(event.result), "".join(sent))):
+                yield Delta(piece)
+        elif isinstance(event, Delta):
+            sent.append(event.text)
+        yield event
 
 
 def pieces(text: str, size: int = PIECE) -> list[str]:

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from sse_starlette.sse import EventSourceResponse
 
 from copilot.api.deps import PrincipalDep, RuntimeDep, SessionDep
-from copilot.api.live_turn import Delta, Finished, LiveTurn, error_body, pieces, rest_of
+from copilot.api.live_turn import Delta, Finished, LiveTurn, error_body, text_events
 from copilot.api.schemas import AssistRequest, FeedbackRequest, InvokeRequest
 from copilot.crm.models import AuditEvent, Feedback
 from copilot.crm.principal import Principal
@@ -57,17 +57,11 @@ def _stream(
 
 def _events(turn: LiveTurn, skill: str, trace_id: str) -> Iterator[dict[str, str]]:
     yield {"event": "meta", "data": json.dumps({"skill": skill, "trace_id": trace_id})}
-    sent: list[str] = []
-    for event in turn.events():
+    for event in text_events(turn, lambda result: result.answer):
         if isinstance(event, Delta):
-            sent.append(event.text)
             yield _delta(event.text)
         elif isinstance(event, Finished):
-            result = event.result
-            # Text the turn added after the streamed part (or all of it, when nothing streamed).
-            for piece in pieces(rest_of(result.answer, "".join(sent))):
-                yield _delta(piece)
-            yield {"event": "result", "data": result.model_dump_json(exclude_none=True)}
+            yield {"event": "result", "data": event.result.model_dump_json(exclude_none=True)}
         else:
             yield {"event": "error", "data": json.dumps({"error": error_body(event.error)}, ensure_ascii=False)}
     yield {"event": "done", "data": "[DONE]"}

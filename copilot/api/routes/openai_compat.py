@@ -25,7 +25,7 @@ from sse_starlette.sse import EventSourceResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from copilot.api.deps import PrincipalDep, RuntimeDep, SessionDep
-from copilot.api.live_turn import Delta, Finished, LiveTurn, error_body, pieces, rest_of
+from copilot.api.live_turn import Delta, Finished, LiveTurn, error_body, text_events
 from copilot.assist import detect_locale
 from copilot.errors import CopilotError, NotFound, Unprocessable
 from skills.base import PageContext, SkillRequest, SkillResult
@@ -191,17 +191,12 @@ def _chunks(completion_id: str, turn: LiveTurn, locale: str) -> Iterator[dict[st
         return {"data": json.dumps(body, ensure_ascii=False)}
 
     yield chunk({"role": "assistant", "content": ""})
-    sent: list[str] = []
-    for event in turn.events():
+    # After a live answer the rest is the citations list; when nothing streamed (offline, or a skill whose
+    # text is rewritten after the model wrote it) it is all of the content.
+    for event in text_events(turn, lambda result: answer_with_citations(result, locale)):
         if isinstance(event, Delta):
-            sent.append(event.text)
             yield chunk({"content": event.text})
         elif isinstance(event, Finished):
-            # The rest of the content: the citations list after a live answer, or all of it when nothing
-            # streamed (offline, or a skill whose text is rewritten after the model wrote it).
-            content = answer_with_citations(event.result, locale)
-            for piece in pieces(rest_of(content, "".join(sent))):
-                yield chunk({"content": piece})
             # The structured result comes once, on the closing chunk, where a client that wants it can look.
             yield chunk({}, "stop", copilot=event.result.model_dump(mode="json", exclude_none=True))
         else:
