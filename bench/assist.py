@@ -61,13 +61,13 @@ def main() -> None:
     from sqlalchemy import select
 
     from copilot.api.app import create_app
-    from copilot.crm.demo.generator import DEMO_SEED, DEMO_TODAY
-    from copilot.crm.demo.install import init_demo
-    from copilot.crm.models import AuditEvent
+    from copilot.core.settings import Settings
     from copilot.crm.principal import load_principal
-    from copilot.crm.tokens import issue_token
-    from copilot.runtime import Runtime
-    from copilot.settings import Settings
+    from copilot.demo.generator import DEMO_SEED, DEMO_TODAY
+    from copilot.demo.install import init_demo
+    from copilot.service.runtime import Runtime
+    from copilot.store.models import AuditEvent
+    from copilot.store.tokens import issue_token
 
     settings = Settings(data_dir=Path(args.data_dir), llm_provider="offline", today=DEMO_TODAY)
     runtime = Runtime(settings)

@@ -34,12 +34,12 @@ from sqlalchemy.sql.elements import BooleanClauseList
 from sqlalchemy.sql.selectable import Exists
 
 from copilot.crm.db import make_engine
-from copilot.crm.demo.generator import build_demo, load
-from copilot.crm.demo.scale import build_scale, scale_present
 from copilot.crm.models import Opportunity, RecordTeamMember, User
 from copilot.crm.permissions import read_filter
 from copilot.crm.principal import load_principal
-from copilot.crm.schema import drop_all, upgrade
+from copilot.demo.generator import build_demo, load
+from copilot.demo.scale import build_scale, scale_present
+from copilot.store.schema import drop_all, upgrade
 
 ROOT = Path(__file__).resolve().parents[1]
 PG_ADMIN = os.environ.get("CRM_COPILOT_BENCH_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")

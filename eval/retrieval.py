@@ -27,7 +27,7 @@ from copilot.crm.permissions import principal_acl_tokens
 from copilot.crm.principal import Principal
 
 if TYPE_CHECKING:
-    from copilot.runtime import Runtime
+    from copilot.service.runtime import Runtime
     from retrievers.hybrid import KnowledgeIndex, SearchHit
 
 DATASET = Path(__file__).parent / "datasets" / "retrieval.yaml"
@@ -161,7 +161,7 @@ def _searcher(index: KnowledgeIndex, mode: str) -> Search:
 
 def compare(data_dir: Path, with_minilm: bool = True) -> dict[str, Any]:
     """Every retrieval variant on the same questions and permissions."""
-    from copilot.settings import Settings
+    from copilot.core.settings import Settings
     from retrievers.embedding import load_embedder
     from retrievers.hybrid import KnowledgeIndex
 

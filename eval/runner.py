@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 if TYPE_CHECKING:
-    from copilot.runtime import Runtime
+    from copilot.service.runtime import Runtime
 
 # Suite name → "module:function". Each module owns its dataset under eval/datasets/.
 SUITES: dict[str, str] = {
@@ -61,7 +61,7 @@ def run_suites(runtime: Runtime, names: list[str] | None = None) -> list[SuiteRe
     reports = []
     for name in names or list(SUITES):
         if name not in SUITES:
-            from copilot.errors import BadRequest
+            from copilot.core.errors import BadRequest
 
             raise BadRequest(f"unknown suite {name!r}; known suites: {', '.join(SUITES)}")
         module_name, _, func = SUITES[name].partition(":")

@@ -32,10 +32,10 @@ import yaml
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from copilot.core.errors import CopilotError
 from copilot.crm.models import Account
 from copilot.crm.permissions import can, hidden_fields, model_for
 from copilot.crm.principal import Principal, load_principal
-from copilot.errors import CopilotError
 from skills.base import PageContext, SkillContext, SkillRequest, SkillResult
 
 DATASETS = Path(__file__).parent / "datasets"
@@ -221,8 +221,8 @@ def run_all(
 def _demo_database(path: Path) -> str:
     from sqlalchemy import create_engine
 
-    from copilot.crm.demo.generator import build_demo, load
-    from copilot.crm.schema import upgrade
+    from copilot.demo.generator import build_demo, load
+    from copilot.store.schema import upgrade
 
     url = f"sqlite:///{path}"
     engine = create_engine(url)
@@ -234,9 +234,9 @@ def _demo_database(path: Path) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from copilot.crm.demo.generator import DEMO_TODAY
-    from copilot.runtime import Runtime
-    from copilot.settings import Settings
+    from copilot.core.settings import Settings
+    from copilot.demo.generator import DEMO_TODAY
+    from copilot.service.runtime import Runtime
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--database-url", help="a database holding the demo org (default: generate one)")

@@ -26,15 +26,15 @@ import json
 import time
 from typing import TYPE_CHECKING, Any
 
+from copilot.core.errors import CopilotError
 from copilot.crm.principal import load_principal
-from copilot.errors import CopilotError
 from eval import ragas_metrics
 from eval.skill_cases import ERROR_CODES, load_cases, request_for
 from skills import compliance
 from skills.base import SkillResult
 
 if TYPE_CHECKING:
-    from copilot.runtime import Runtime
+    from copilot.service.runtime import Runtime
 
 # next_best_action and ticket_lookup have their own case format and judge (eval/skill_cases.py); their
 # metrics are folded into this suite by ``_deterministic_skills`` below.
@@ -174,7 +174,7 @@ def run_suite(runtime: Runtime, skills: tuple[str, ...] = SKILLS, *, include_oth
 def _deterministic_skills(runtime: Runtime, metrics: dict[str, float], gates: dict[str, dict[str, float]]) -> None:
     """next_best_action and ticket_lookup, judged by their owner's runner, in the same suite."""
     try:
-        from copilot.crm.demo.generator import DEMO_TODAY
+        from copilot.demo.generator import DEMO_TODAY
         from eval.skill_cases import BARS, run_all
     except ImportError:
         return

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from copilot.runtime import Runtime
+from copilot.service.runtime import Runtime
 from knowledge_base.indexer import ingest_paths
 
 

@@ -22,14 +22,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from copilot.errors import BadRequest, NotFound
+from copilot.core.errors import BadRequest, NotFound
 from knowledge_base.chunking import CHUNKER_VERSION, chunk_document
 from knowledge_base.documents import Document, DocumentError
 from knowledge_base.loaders import SUPPORTED_SUFFIXES, load_bytes, load_path
 from retrievers.hybrid import KnowledgeIndex, index_text
 
 if TYPE_CHECKING:
-    from copilot.runtime import Runtime
+    from copilot.service.runtime import Runtime
 
 DEMO_CORPUS = Path(__file__).parent / "corpus"
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from copilot.errors import CopilotError
+from copilot.core.errors import CopilotError
 from knowledge_base.documents import Document, DocumentError
 
 SUPPORTED_SUFFIXES = (".md", ".markdown", ".html", ".htm", ".pdf", ".txt", ".docx")

@@ -1,6 +1,6 @@
 """Errors of the template registry.
 
-``prompts`` imports nothing of ours (design.md), so these do not derive from ``copilot.errors``;
+``prompts`` imports nothing of ours (design.md), so these do not derive from ``copilot.core.errors``;
 they carry ``status_code``/``code`` so the API and CLI can report them the same way.
 """
 

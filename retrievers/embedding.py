@@ -18,7 +18,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from copilot.errors import ConfigError
+from copilot.core.errors import ConfigError
 
 DEFAULT_BATCH = 32
 

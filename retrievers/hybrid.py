@@ -27,9 +27,9 @@ from typing import Any
 
 import numpy as np
 
+from copilot.core.settings import Settings
 from copilot.crm.permissions import principal_acl_tokens
 from copilot.crm.principal import Principal
-from copilot.settings import Settings
 from retrievers.embedding import Embedder, load_embedder
 from retrievers.lexical import CJK_CHAR, BM25Index
 from retrievers.vector_store import LANG_SLOTS, VectorStore, group_key, lang_slot, make_client

@@ -28,8 +28,8 @@ import chromadb
 import numpy as np
 from chromadb.config import Settings as ChromaSettings
 
-from copilot.errors import ConfigError
-from copilot.settings import Settings
+from copilot.core.errors import ConfigError
+from copilot.core.settings import Settings
 
 PAGE = 2000  # rows per get() page when reloading a collection
 # Stored vectors get one extra dimension per document language (one-hot). A query sets those

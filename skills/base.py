@@ -20,16 +20,17 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
+from copilot.core.errors import BadRequest, Forbidden
+from copilot.core.locale import Locale
 from copilot.crm.principal import Principal
-from copilot.errors import BadRequest, Forbidden
+from copilot.crm.repository import Records
 from retrievers.facts import Fact
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
-    from copilot.runtime import Runtime
+    from copilot.service.runtime import Runtime
 
-Locale = Literal["zh", "en"]
 DEFS_DIR = Path(__file__).parent / "defs"
 
 
@@ -41,12 +42,29 @@ class PageContext(BaseModel):
     object_id: int = Field(ge=1)
 
 
+class PriorTurn(BaseModel):
+    """One earlier turn of the conversation, as a skill sees it: already bounded, PII-masked and re-checked
+    against the asker's *current* permissions by the service (a record they lost access to is gone)."""
+
+    model_config = ConfigDict(extra="forbid")
+    message: str = ""
+    skill: str | None = None
+    answer: str = ""
+    context: PageContext | None = None
+    # The earlier result's structured parts a follow-up may refine: actions (drafts), data (rows,
+    # variants), the options of a clarification.
+    actions: list[dict[str, Any]] = Field(default_factory=list)
+    data: dict[str, Any] = Field(default_factory=dict)
+
+
 class SkillRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     message: str = ""
     input: dict[str, Any] = Field(default_factory=dict)
     context: PageContext | None = None
     locale: Locale | None = None
+    # Earlier turns of this conversation, oldest first (empty for a fresh turn).
+    history: list[PriorTurn] = Field(default_factory=list)
 
 
 class Citation(BaseModel):
@@ -106,6 +124,9 @@ class SkillContext:
     principal: Principal
     session: Session
     runtime: Runtime
+    # The only way a skill reads CRM records: every query carries the principal's read predicate.
+    # (Transitional default: built from ``session`` until the ports refactor removes session/runtime.)
+    records: Records = None  # type: ignore[assignment]
     locale: Locale = "zh"
     trace_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     timings_ms: dict[str, float] = field(default_factory=dict)
@@ -118,6 +139,10 @@ class SkillContext:
     # Set by the assistant only when the caller streams *and* the skill declares ``stream_tokens``: compose
     # then streams its model call through the gateway and hands the pieces here as they arrive.
     token_sink: TokenSink | None = None
+
+    def __post_init__(self) -> None:
+        if self.records is None:
+            self.records = Records(self.session, self.principal)
 
     @contextmanager
     def timed(self, stage: str) -> Iterator[None]:

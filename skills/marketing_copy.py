@@ -14,8 +14,8 @@ from typing import Any
 
 from sqlalchemy import select
 
+from copilot.core.errors import BadRequest
 from copilot.crm.models import Product
-from copilot.errors import BadRequest
 from retrievers.crm_records import RecordRetriever, record_fact
 from retrievers.facts import Fact
 from skills import compliance

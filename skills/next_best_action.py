@@ -23,9 +23,9 @@ from typing import Any
 
 from sqlalchemy import or_, select
 
+from copilot.core.errors import BadRequest
 from copilot.crm.models import Opportunity
 from copilot.crm.permissions import get_visible, read_filter
-from copilot.errors import BadRequest
 from retrievers.facts import Fact
 from skills.base import Action, SkillContext, SkillRequest, SkillResult
 from skills.compose import compose, result_from

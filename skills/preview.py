@@ -11,12 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from copilot.errors import BadRequest
+from copilot.core.errors import BadRequest
 from skills.base import PageContext, SkillContext, SkillRequest, load_specs
 
 if TYPE_CHECKING:
     from copilot.crm.principal import Principal
-    from copilot.runtime import Runtime
+    from copilot.service.runtime import Runtime
     from prompts.registry import Registry, RenderedPrompt
 
 DEFAULT_MESSAGES = {

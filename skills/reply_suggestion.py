@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from copilot.errors import BadRequest
+from copilot.core.errors import BadRequest
 from retrievers.crm_records import RecordRetriever
 from retrievers.facts import Fact
 from skills.base import SkillContext, SkillRequest, SkillResult

@@ -30,10 +30,10 @@ import numpy as np
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
+from copilot.core.errors import NotFound
+from copilot.core.settings import Settings, get_settings
 from copilot.crm.principal import Principal
-from copilot.errors import NotFound
 from copilot.llm.pii import Masker
-from copilot.settings import Settings, get_settings
 from retrievers.embedding import Embedder, load_embedder
 from skills.base import SkillSpec
 

@@ -15,7 +15,7 @@ from copilot.api import web
 from copilot.api.errors import install_error_handlers
 from copilot.api.mcp_server import mount_mcp
 from copilot.api.routes import assist, health, kb, openai_compat, prompts
-from copilot.runtime import Runtime
+from copilot.service.runtime import Runtime
 
 log = logging.getLogger(__name__)
 

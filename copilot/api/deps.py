@@ -9,9 +9,9 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
+from copilot.core.errors import Unauthorized
 from copilot.crm.principal import Principal
-from copilot.errors import Unauthorized
-from copilot.runtime import Runtime
+from copilot.service.runtime import Runtime
 
 _bearer = HTTPBearer(auto_error=False, description="a token from `crm-copilot token USERNAME`")
 
@@ -34,7 +34,7 @@ SessionDep = Annotated[Session, Depends(get_session)]
 def get_principal(
     session: SessionDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 ) -> Principal:
-    from copilot.crm.tokens import authenticate
+    from copilot.store.tokens import authenticate
 
     if credentials is None or not credentials.credentials:
         raise Unauthorized("a bearer token is required (crm-copilot token USERNAME)")

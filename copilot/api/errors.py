@@ -9,7 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from copilot.errors import CopilotError
+from copilot.core.errors import CopilotError
 
 
 def error_response(status: int, code: str, message: str, **extra: Any) -> JSONResponse:

@@ -19,9 +19,9 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+from copilot.core.errors import CopilotError
 from copilot.crm.principal import Principal
-from copilot.errors import CopilotError
-from copilot.runtime import Runtime
+from copilot.service.runtime import Runtime
 from skills.base import SkillRequest, SkillResult
 
 log = logging.getLogger(__name__)

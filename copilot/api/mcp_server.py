@@ -24,12 +24,12 @@ from starlette.responses import JSONResponse
 from starlette.types import Receive, Scope, Send
 
 from copilot import __version__
+from copilot.core.errors import CopilotError, Unauthorized
 from copilot.crm.principal import Principal
-from copilot.errors import CopilotError, Unauthorized
 from skills.base import PageContext, SkillRequest, SkillResult, SkillSpec
 
 if TYPE_CHECKING:
-    from copilot.runtime import Runtime
+    from copilot.service.runtime import Runtime
 
 MCP_PATH = "/mcp"
 # Fields every tool takes besides its skill's own input (they become SkillRequest fields, not input).
@@ -124,7 +124,7 @@ class CopilotMCP:
         )
 
     def _run_turn(self, token: str, name: str, arguments: dict[str, Any]) -> SkillResult:
-        from copilot.crm.tokens import authenticate
+        from copilot.store.tokens import authenticate
 
         assistant = self.runtime.assistant
         assistant.spec(name)  # unknown tool: the same `unknown_skill` error as the HTTP API
@@ -183,7 +183,7 @@ class CopilotMCP:
         return None
 
     def _authenticate(self, token: str) -> Principal:
-        from copilot.crm.tokens import authenticate
+        from copilot.store.tokens import authenticate
 
         with self.runtime.sessions() as session:
             return authenticate(session, token)

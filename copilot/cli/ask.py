@@ -6,9 +6,9 @@ import typer
 from rich.console import Console
 from rich.markdown import Markdown
 
-from copilot.assist import parse_object_ref
 from copilot.cli.common import friendly_errors, runtime
 from copilot.crm.principal import load_principal
+from copilot.service.turn import parse_object_ref
 from skills.base import PageContext, SkillRequest
 
 console = Console(emoji=False)

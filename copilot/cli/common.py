@@ -9,8 +9,8 @@ from typing import Any, TypeVar
 import typer
 from rich.console import Console
 
-from copilot.errors import CopilotError
-from copilot.runtime import Runtime
+from copilot.core.errors import CopilotError
+from copilot.service.runtime import Runtime
 
 err_console = Console(stderr=True, soft_wrap=True, emoji=False)
 F = TypeVar("F", bound=Callable[..., Any])

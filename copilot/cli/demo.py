@@ -21,8 +21,8 @@ def init(
     kb: bool = typer.Option(True, "--kb/--no-kb", help="Also ingest the demo knowledge base."),
 ) -> None:
     """Create the schema, load the demo CRM dataset and ingest the demo knowledge base (idempotent)."""
-    from copilot.crm.demo.generator import DEMO_SEED
-    from copilot.crm.demo.install import init_demo
+    from copilot.demo.generator import DEMO_SEED
+    from copilot.demo.install import init_demo
 
     rt = runtime()
     try:

@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from copilot.cli.common import friendly_errors, runtime
-from copilot.errors import BadRequest
+from copilot.core.errors import BadRequest
 
 app = typer.Typer(no_args_is_help=True)
 console = Console(emoji=False)

@@ -57,8 +57,8 @@ def search(
     """Permission-filtered search of the knowledge base, as that user."""
     from sqlalchemy.exc import OperationalError
 
+    from copilot.core.errors import ConfigError
     from copilot.crm.principal import load_principal
-    from copilot.errors import ConfigError
 
     rt = runtime()
     try:

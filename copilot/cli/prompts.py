@@ -12,11 +12,11 @@ from rich.console import Console
 from rich.table import Table
 
 from copilot.cli.common import friendly_errors, runtime
-from copilot.errors import BadRequest, ConfigError, CopilotError
+from copilot.core.errors import BadRequest, ConfigError, CopilotError
 
 if TYPE_CHECKING:
     from copilot.crm.principal import Principal
-    from copilot.runtime import Runtime
+    from copilot.service.runtime import Runtime
     from prompts.registry import RenderedPrompt
 
 app = typer.Typer(no_args_is_help=True)

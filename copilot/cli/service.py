@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from copilot.cli.common import friendly_errors, runtime
-from copilot.errors import ConfigError
+from copilot.core.errors import ConfigError
 
 
 def register(app: typer.Typer) -> None:
@@ -21,7 +21,7 @@ def register(app: typer.Typer) -> None:
     def token(username: str = typer.Argument(..., help="The user the token acts as.")) -> None:
         """Print a new bearer token for USERNAME (one line, nothing else on stdout)."""
         from copilot.crm.db import check_connection, has_schema, transaction
-        from copilot.crm.tokens import issue_token
+        from copilot.store.tokens import issue_token
 
         rt = runtime()
         try:

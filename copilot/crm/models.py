@@ -115,14 +115,6 @@ class TeamMember(Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
 
 
-class ApiToken(Base):
-    __tablename__ = "api_tokens"
-    id: Mapped[int] = mapped_column(primary_key=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
-    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
-
-
 # --- permission configuration -----------------------------------------------------------------
 
 
@@ -446,37 +438,6 @@ class CampaignMember(Base):
     contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"))
     lead_id: Mapped[int | None] = mapped_column(ForeignKey("leads.id", ondelete="CASCADE"))
     status: Mapped[str] = mapped_column(String(20), default="已邀请")  # 已邀请 | 已报名 | 已签到 | 已转化
-
-
-# --- copilot's own records ---------------------------------------------------------------------
-
-
-class AuditEvent(Base):
-    """One row per copilot turn: who asked, what was shown, which template and provider answered."""
-
-    __tablename__ = "audit_events"
-    id: Mapped[int] = mapped_column(primary_key=True)
-    trace_id: Mapped[str] = mapped_column(String(40), unique=True)
-    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
-    skill: Mapped[str | None] = mapped_column(String(60))
-    template: Mapped[str | None] = mapped_column(String(120))
-    template_hash: Mapped[str | None] = mapped_column(String(64))
-    provider: Mapped[str | None] = mapped_column(String(40))
-    degraded: Mapped[bool] = mapped_column(Boolean, default=False)
-    record_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
-    document_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
-    timings_ms: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
-
-
-class Feedback(Base):
-    __tablename__ = "feedback"
-    id: Mapped[int] = mapped_column(primary_key=True)
-    trace_id: Mapped[str] = mapped_column(String(40), index=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
-    rating: Mapped[str] = mapped_column(String(10))
-    comment: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
 
 
 # Object types the permission policy governs, by the name used in URLs, sharing rules and prompts.

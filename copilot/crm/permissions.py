@@ -37,6 +37,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
+from copilot.core.errors import BadRequest, NotFound
 from copilot.crm.models import (
     CATALOG_TYPES,
     CHILD_TYPES,
@@ -45,7 +46,6 @@ from copilot.crm.models import (
     RecordTeamMember,
 )
 from copilot.crm.principal import ACCESS_LEVELS, Grant, Principal
-from copilot.errors import BadRequest, NotFound
 
 READ, WRITE = "read", "write"
 # Up to this many people in a manager's chain, with no department-wide access, a principal is

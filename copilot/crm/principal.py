@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from copilot.core.errors import NotFound
 from copilot.crm.models import (
     Department,
     DepartmentHead,
@@ -25,7 +26,6 @@ from copilot.crm.models import (
     User,
     UserRole,
 )
-from copilot.errors import NotFound
 
 ACCESS_LEVELS = ("private", "public_read", "public_read_write")
 

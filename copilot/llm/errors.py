@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from copilot.errors import CopilotError
+from copilot.core.errors import CopilotError
 
 FailureReason = Literal[
     "breaker_open",

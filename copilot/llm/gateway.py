@@ -24,7 +24,7 @@ from copilot.llm.structured import JsonSchema
 from copilot.llm.types import Completion, CompletionOptions, Message
 
 if TYPE_CHECKING:
-    from copilot.settings import Settings
+    from copilot.core.settings import Settings
     from prompts.registry import RenderedPrompt
 
 

@@ -19,7 +19,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from copilot.api.app import create_app
-from copilot.runtime import Runtime
+from copilot.service.runtime import Runtime
 from tests.fakes.openai_server import fake_openai  # noqa: F401  (registers the fixture for this package)
 
 DEMO_USERS = (
@@ -40,8 +40,8 @@ except ImportError:
 
     @pytest.fixture(scope="session")
     def demo_runtime(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runtime]:
-        from copilot.crm.demo.install import init_demo
-        from copilot.settings import Settings
+        from copilot.core.settings import Settings
+        from copilot.demo.install import init_demo
 
         data_dir = tmp_path_factory.mktemp("api-demo")
         runtime = Runtime(Settings(data_dir=data_dir, database_url=f"sqlite:///{data_dir / 'crm.sqlite3'}"))
@@ -64,7 +64,7 @@ def client(api_app: FastAPI) -> TestClient:
 @pytest.fixture(scope="session")
 def token_for(demo_runtime: Runtime) -> Callable[[str], str]:
     """``token_for("rep_east_1")`` → a bearer token for that demo user (one per user per session)."""
-    from copilot.crm.tokens import issue_token
+    from copilot.store.tokens import issue_token
 
     cache: dict[str, str] = {}
 

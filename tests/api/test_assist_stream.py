@@ -17,7 +17,7 @@ import pytest
 from openai import OpenAI
 
 from copilot.api.app import create_app
-from copilot.runtime import Runtime
+from copilot.service.runtime import Runtime
 from skills import compliance
 from tests.api.conftest import LiveServer, RecordPlan, serve
 from tests.api.sse import Answer, stream_assist

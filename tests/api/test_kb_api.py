@@ -9,10 +9,10 @@ from fastapi.testclient import TestClient
 
 from copilot.api.app import create_app
 from copilot.api.routes.kb import _require_writer
+from copilot.core.errors import Forbidden
+from copilot.core.settings import Settings
 from copilot.crm.principal import Principal
-from copilot.errors import Forbidden
-from copilot.runtime import Runtime
-from copilot.settings import Settings
+from copilot.service.runtime import Runtime
 from tests.api.conftest import DEMO_USERS
 from tests.knowledge_base.helpers import make_index, write_doc
 from tests.retrievers.test_acl_leaks import DOCS, UNIQUE

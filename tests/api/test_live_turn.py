@@ -15,9 +15,9 @@ import pytest
 
 from copilot.api.live_turn import Delta, Finished, LiveTurn, rest_of
 from copilot.api.routes.assist import _events
+from copilot.core.errors import NotFound
 from copilot.crm.principal import Principal
-from copilot.errors import NotFound
-from copilot.runtime import Runtime
+from copilot.service.runtime import Runtime
 from skills.base import SkillRequest, SkillResult, TokenSink
 
 Script = Callable[[TokenSink], SkillResult]

@@ -15,7 +15,7 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
 from copilot.api.app import create_app
-from copilot.runtime import Runtime
+from copilot.service.runtime import Runtime
 
 # The OpenAPI document does not depend on data, so the app can be built at import; the demo runtime is
 # put under it before the first generated request (below).

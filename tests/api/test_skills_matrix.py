@@ -12,7 +12,7 @@ from collections.abc import Callable
 import pytest
 from fastapi.testclient import TestClient
 
-from copilot.runtime import Runtime
+from copilot.service.runtime import Runtime
 from skills.base import load_specs
 from tests.api.conftest import DEMO_USERS, Record, RecordPlan
 

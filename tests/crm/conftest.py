@@ -11,14 +11,14 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
+from copilot.core.settings import Settings
 from copilot.crm.principal import Principal, load_principal
-from copilot.runtime import Runtime
-from copilot.settings import Settings
+from copilot.service.runtime import Runtime
 
 
 @pytest.fixture(scope="session")
 def demo_runtime(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runtime]:
-    from copilot.crm.demo.install import init_demo
+    from copilot.demo.install import init_demo
 
     data_dir = tmp_path_factory.mktemp("demo-data")
     runtime = Runtime(Settings(data_dir=data_dir, database_url=None, chroma_path=data_dir / "chroma"))

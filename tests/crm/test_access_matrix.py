@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from copilot.crm import models as m
 from copilot.crm.permissions import read_filter, visible_dict, write_filter
 from copilot.crm.principal import DEFAULT_OBJECT_ACCESS, Principal
-from copilot.runtime import Runtime
+from copilot.service.runtime import Runtime
 
 DEMO_USERS = ["admin", "sales_mgr_east", "rep_east_1", "rep_east_2", "rep_south_1", "service_mgr",
               "service_agent_1", "marketer_1", "partner_user_1"]

@@ -15,12 +15,12 @@ import pytest
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
+from copilot.core.settings import Settings
 from copilot.crm import models as m
-from copilot.crm.demo import install
-from copilot.crm.demo.generator import DEMO_TODAY, build_demo, load_products
-from copilot.crm.demo.install import demo_present, init_demo
-from copilot.runtime import Runtime
-from copilot.settings import Settings
+from copilot.demo import install
+from copilot.demo.generator import DEMO_TODAY, build_demo, load_products
+from copilot.demo.install import demo_present, init_demo
+from copilot.service.runtime import Runtime
 
 ROOT = Path(__file__).resolve().parents[2]
 

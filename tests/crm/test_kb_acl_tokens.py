@@ -14,9 +14,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from copilot.core.errors import BadRequest
 from copilot.crm.permissions import document_acl_tokens, may_read_document, principal_acl_tokens
 from copilot.crm.principal import Principal
-from copilot.errors import BadRequest
 
 ROLES = ("admin", "sales_rep", "service_agent", "knowledge_manager", "finance")
 # A department tree by code: child → parent.

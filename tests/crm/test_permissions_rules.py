@@ -23,11 +23,11 @@ import pytest
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
+from copilot.core.errors import BadRequest, NotFound
 from copilot.crm.db import make_engine
 from copilot.crm.models import Base, User
 from copilot.crm.permissions import can, get_visible, model_for, read_filter, write_filter
 from copilot.crm.principal import Principal, principal_for_user
-from copilot.errors import BadRequest, NotFound
 from tests.crm.oracle import clear_tables, insert_rows
 
 Rows = dict[str, list[dict[str, Any]]]

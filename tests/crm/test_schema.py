@@ -10,7 +10,7 @@ from sqlalchemy import inspect
 
 from copilot.crm.db import make_engine
 from copilot.crm.models import Base
-from copilot.crm.schema import downgrade, schema_diff, upgrade
+from copilot.store.schema import downgrade, schema_diff, upgrade
 
 
 def test_upgrade_matches_models(backend_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -58,7 +58,7 @@ def test_diff_detects_a_model_change(tmp_path: Path) -> None:
 
 
 def test_migration_scripts_ship_inside_the_package() -> None:
-    import copilot.crm.schema as schema
+    import copilot.store.schema as schema
 
     versions = schema.MIGRATIONS_DIR / "versions"
     assert (schema.MIGRATIONS_DIR / "env.py").is_file()

@@ -10,10 +10,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select, update
 
-from copilot.crm.models import ApiToken, User
-from copilot.crm.tokens import authenticate, hash_token, issue_token
-from copilot.errors import NotFound, Unauthorized
-from copilot.runtime import Runtime
+from copilot.core.errors import NotFound, Unauthorized
+from copilot.crm.models import User
+from copilot.service.runtime import Runtime
+from copilot.store.models import ApiToken
+from copilot.store.tokens import authenticate, hash_token, issue_token
 
 ROOT = Path(__file__).resolve().parents[2]
 

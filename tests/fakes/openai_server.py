@@ -104,8 +104,8 @@ class FakeOpenAIServer:
         return f"http://{host!s}:{port}/v1"
 
     def settings(self, **overrides: Any) -> Any:
-        """A ``copilot.settings.Settings`` that points the openai provider at this server."""
-        from copilot.settings import Settings
+        """A ``copilot.core.settings.Settings`` that points the openai provider at this server."""
+        from copilot.core.settings import Settings
 
         values: dict[str, Any] = {
             "llm_provider": "openai",

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from copilot.settings import Settings
+from copilot.core.settings import Settings
 from retrievers.hybrid import KnowledgeIndex
 from retrievers.lexical import tokenize
 from retrievers.vector_store import VectorStore, make_client

@@ -6,11 +6,12 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from copilot.audit import record_turn
+from copilot.core.settings import Settings
 from copilot.crm.db import make_engine, session_factory
-from copilot.crm.models import AuditEvent, Base
+from copilot.crm.models import Base
 from copilot.llm.gateway import Gateway
-from copilot.settings import Settings
+from copilot.store.audit import record_turn
+from copilot.store.models import AuditEvent
 from prompts import Registry
 from tests.fakes.openai_server import FakeOpenAIServer
 from tests.prompts.samples import SAMPLES

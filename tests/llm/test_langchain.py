@@ -5,8 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+from copilot.core.settings import Settings
 from copilot.llm.gateway import Gateway
-from copilot.settings import Settings
 from tests.fakes.openai_server import FakeOpenAIServer
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from copilot.core.settings import Settings
 from copilot.llm.gateway import Gateway
-from copilot.runtime import Runtime
-from copilot.settings import Settings
+from copilot.service.runtime import Runtime
 from prompts import Registry
 from tests.prompts.samples import SAMPLES
 

@@ -6,9 +6,9 @@ import re
 
 import pytest
 
+from copilot.core.settings import Settings
 from copilot.llm.gateway import Gateway
 from copilot.llm.trust import check_question, fence, sanitize_snippets
-from copilot.settings import Settings
 from prompts import Registry
 from tests.fakes.openai_server import FakeOpenAIServer
 from tests.prompts.samples import SAMPLES

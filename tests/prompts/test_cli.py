@@ -17,7 +17,7 @@ from tests.prompts.samples import SAMPLES
 def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[CliRunner]:
     monkeypatch.setenv("CRM_COPILOT_DATA_DIR", str(tmp_path))  # never touch the developer's ./data
     monkeypatch.delenv("CRM_COPILOT_PROMPTS_DIR", raising=False)
-    from copilot.settings import get_settings
+    from copilot.core.settings import get_settings
 
     get_settings.cache_clear()
     yield CliRunner()

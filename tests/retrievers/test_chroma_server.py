@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from copilot.settings import Settings
+from copilot.core.settings import Settings
 from knowledge_base.indexer import ingest_paths
 from retrievers.hybrid import KnowledgeIndex
 from retrievers.vector_store import VectorStore, make_client
@@ -68,7 +68,7 @@ def test_ingest_and_filtered_search_over_http(chroma_server: int, tmp_path: Path
 
 
 def test_unreachable_server_is_a_config_error(tmp_path: Path) -> None:
-    from copilot.errors import ConfigError
+    from copilot.core.errors import ConfigError
 
     with pytest.raises(ConfigError, match="cannot reach Chroma"):
         make_client(Settings(data_dir=tmp_path, chroma_host="127.0.0.1", chroma_port=free_port()))

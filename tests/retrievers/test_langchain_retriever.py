@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from copilot.core.settings import Settings
 from copilot.crm.principal import Principal
-from copilot.settings import Settings
 from retrievers.hybrid import KnowledgeIndex
 
 pytest.importorskip("langchain_core")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from copilot.settings import Settings
+from copilot.core.settings import Settings
 from eval.retrieval import DATASET, GATES, _searcher, demo_principals, evaluate, load_questions
 from knowledge_base.indexer import DEMO_CORPUS, ingest_paths
 from retrievers.embedding import load_embedder

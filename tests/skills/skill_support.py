@@ -18,9 +18,9 @@ import numpy as np
 import pytest
 from sqlalchemy.orm import Session
 
+from copilot.core.settings import Settings
 from copilot.crm.principal import load_principal
-from copilot.runtime import Runtime
-from copilot.settings import Settings
+from copilot.service.runtime import Runtime
 from skills.base import PageContext, SkillRequest, SkillResult
 
 
@@ -65,7 +65,7 @@ def build_runtime(settings: Settings) -> Runtime:
 
 @pytest.fixture(scope="session")
 def skills_runtime(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runtime]:
-    from copilot.crm.demo.install import init_demo
+    from copilot.demo.install import init_demo
 
     data_dir = tmp_path_factory.mktemp("writing-skills")
     settings = Settings(data_dir=data_dir, database_url=f"sqlite:///{data_dir / 'crm.sqlite3'}")

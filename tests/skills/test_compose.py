@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from copilot.crm.principal import load_principal
-from copilot.runtime import Runtime
+from copilot.service.runtime import Runtime
 from retrievers.facts import Fact
 from skills.base import Locale, SkillContext, SkillRequest, load_specs
 from skills.compose import clarify, compose

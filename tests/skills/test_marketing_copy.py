@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from copilot.core.errors import Forbidden
 from copilot.crm.models import Campaign
-from copilot.errors import Forbidden
-from copilot.runtime import Runtime
+from copilot.service.runtime import Runtime
 from skills import compliance
 from tests.skills.skill_support import ask, with_fake_model
 

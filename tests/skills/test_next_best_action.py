@@ -10,11 +10,11 @@ import pytest
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from copilot.core.errors import BadRequest, NotFound
 from copilot.crm.models import Opportunity, Receivable, User
 from copilot.crm.permissions import can
 from copilot.crm.principal import load_principal
-from copilot.errors import BadRequest, NotFound
-from copilot.runtime import Runtime
+from copilot.service.runtime import Runtime
 from skills.base import PageContext, SkillContext, SkillRequest, SkillResult
 from skills.next_best_action import run
 
@@ -25,8 +25,8 @@ except ImportError:
 
     @pytest.fixture(scope="session")
     def demo_runtime(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runtime]:
-        from copilot.crm.demo.install import init_demo
-        from copilot.settings import Settings
+        from copilot.core.settings import Settings
+        from copilot.demo.install import init_demo
 
         if "demo" not in _BUILT:
             data_dir = tmp_path_factory.mktemp("skills-demo")

@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import select
 
 from copilot.crm.models import Contact, Contract, Opportunity, User
-from copilot.runtime import Runtime
+from copilot.service.runtime import Runtime
 from retrievers.crm_records import format_value
 from skills.record_qa import detect_topics
 from tests.skills.skill_support import ask, with_fake_model

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import select
 
 from copilot.crm.models import Ticket, TicketMessage, User
-from copilot.runtime import Runtime
+from copilot.service.runtime import Runtime
 from skills.promise_guard import guard
 from tests.skills.skill_support import ask, with_fake_model
 

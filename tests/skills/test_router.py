@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 import yaml
 
+from copilot.core.errors import Forbidden, NotFound
+from copilot.core.settings import Settings
 from copilot.crm.principal import Principal
-from copilot.errors import Forbidden, NotFound
-from copilot.settings import Settings
 from retrievers.embedding import Embedder, load_embedder
 from skills.base import SkillSpec, load_specs
 from skills.router import (

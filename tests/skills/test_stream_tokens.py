@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from copilot.core.errors import BadRequest
 from copilot.crm.models import Ticket
 from copilot.crm.principal import load_principal
-from copilot.errors import BadRequest
-from copilot.runtime import Runtime
+from copilot.service.runtime import Runtime
 from prompts.registry import Registry
 from skills.base import DEFS_DIR, PageContext, SkillRequest, SkillResult, load_specs
 from tests.skills.skill_support import with_fake_model

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from copilot.crm.models import Ticket, User
 from copilot.crm.permissions import can, read_filter
 from copilot.crm.principal import load_principal
-from copilot.runtime import Runtime
+from copilot.service.runtime import Runtime
 from skills.base import PageContext, SkillContext, SkillRequest, SkillResult
 from skills.ticket_filters import parse
 from skills.ticket_lookup import run

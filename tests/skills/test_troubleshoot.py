@@ -7,9 +7,9 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from copilot.core.errors import Forbidden
 from copilot.crm.models import Device, Ticket
-from copilot.errors import Forbidden
-from copilot.runtime import Runtime
+from copilot.service.runtime import Runtime
 from skills.troubleshoot import find_error_code
 from tests.skills.skill_support import ask, with_fake_model
 

@@ -14,10 +14,10 @@ from sse_starlette.sse import EventSourceResponse
 from copilot.api.deps import PrincipalDep, RuntimeDep, SessionDep
 from copilot.api.live_turn import Delta, Finished, LiveTurn, error_body, text_events
 from copilot.api.schemas import AssistRequest, FeedbackRequest, InvokeRequest
-from copilot.crm.models import AuditEvent, Feedback
+from copilot.core.errors import NotFound
 from copilot.crm.principal import Principal
-from copilot.errors import NotFound
-from copilot.runtime import Runtime
+from copilot.service.runtime import Runtime
+from copilot.store.models import AuditEvent, Feedback
 from skills.base import SkillRequest, SkillResult
 
 router = APIRouter(prefix="/v1", tags=["copilot"])

@@ -13,8 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from copilot.api.deps import PrincipalDep, RuntimeDep
+from copilot.core.errors import BadRequest, Forbidden, PayloadTooLarge, Unprocessable
 from copilot.crm.principal import Principal
-from copilot.errors import BadRequest, Forbidden, PayloadTooLarge, Unprocessable
 
 router = APIRouter(prefix="/v1/kb", tags=["knowledge base"])
 

@@ -26,8 +26,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from copilot.api.deps import PrincipalDep, RuntimeDep, SessionDep
 from copilot.api.live_turn import Delta, Finished, LiveTurn, error_body, text_events
-from copilot.assist import detect_locale
-from copilot.errors import CopilotError, NotFound, Unprocessable
+from copilot.core.errors import CopilotError, NotFound, Unprocessable
+from copilot.core.locale import detect_locale
 from skills.base import PageContext, SkillRequest, SkillResult
 
 MODEL_ID = "crm-copilot"

@@ -16,13 +16,13 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from copilot.api.deps import PrincipalDep, RuntimeDep, SessionDep
 from copilot.api.errors import error_response
+from copilot.core.errors import CopilotError, Forbidden
 from copilot.crm.permissions import get_visible
 from copilot.crm.principal import Principal
-from copilot.errors import CopilotError, Forbidden
 from skills.base import PageContext
 
 if TYPE_CHECKING:
-    from copilot.runtime import Runtime
+    from copilot.service.runtime import Runtime
     from prompts import Registry
 
 router = APIRouter(prefix="/v1/prompts", tags=["prompts"])

@@ -9,12 +9,12 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from copilot.core.settings import Settings, get_settings
 from copilot.crm.db import make_engine, session_factory
-from copilot.settings import Settings, get_settings
 
 if TYPE_CHECKING:
-    from copilot.assist import Assistant
     from copilot.llm.gateway import Gateway
+    from copilot.service.turn import Assistant
     from prompts.registry import Registry
     from retrievers.embedding import Embedder
     from retrievers.hybrid import KnowledgeIndex
@@ -55,7 +55,7 @@ class Runtime:
 
     @cached_property
     def assistant(self) -> Assistant:
-        from copilot.assist import Assistant
+        from copilot.service.turn import Assistant
 
         return Assistant(self)
 

@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import Connection, func, select
 
 from copilot.crm import models as m
-from copilot.crm.demo.generator import DEMO_TODAY
+from copilot.demo.generator import DEMO_TODAY
 
 SCALE_ROOT = "scale"  # department code prefix: its presence marks a scale build
 REGIONS, BRANCHES, TEAMS = 10, 10, 5  # 10 regions × 10 branches × 5 teams = 500 leaf teams

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session
 
-from copilot.crm.models import AuditEvent
+from copilot.store.models import AuditEvent
 
 if TYPE_CHECKING:
     from copilot.llm.gateway import LLMResult

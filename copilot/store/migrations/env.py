@@ -1,6 +1,6 @@
 """Alembic environment for the CRM schema.
 
-Run programmatically by ``copilot.crm.schema.upgrade`` (which hands over an open connection in
+Run programmatically by ``copilot.store.schema.upgrade`` (which hands over an open connection in
 ``config.attributes["connection"]``), or by the ``alembic`` command with ``sqlalchemy.url`` set.
 """
 
@@ -10,6 +10,7 @@ from alembic import context
 from sqlalchemy import Connection, engine_from_config, pool
 
 from copilot.crm.models import Base
+from copilot.store import models as _store_models  # noqa: F401  (puts the copilot's own tables on Base.metadata)
 
 config = context.config
 target_metadata = Base.metadata

@@ -20,8 +20,8 @@ from sqlalchemy import insert, text
 from sqlalchemy.orm import Session
 
 from copilot.crm import models as m
-from copilot.crm.demo import texts as tx
-from copilot.crm.demo.companies import CITY_AREA_CODES, COMPANIES, INDUSTRY_PRODUCTS, Company
+from copilot.demo import texts as tx
+from copilot.demo.companies import CITY_AREA_CODES, COMPANIES, INDUSTRY_PRODUCTS, Company
 
 DEMO_SEED = 20261120
 DEMO_TODAY = dt.date(2026, 11, 20)
@@ -124,7 +124,7 @@ class DemoData:
 
 
 def load_products() -> list[dict[str, Any]]:
-    raw = resources.files("copilot.crm.demo").joinpath("products.yaml").read_text(encoding="utf-8")
+    raw = resources.files("copilot.demo").joinpath("products.yaml").read_text(encoding="utf-8")
     return list(yaml.safe_load(raw)["products"])
 
 

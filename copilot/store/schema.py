@@ -16,6 +16,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, MetaData, inspect
 
 from copilot.crm.models import Base
+from copilot.store import models as _store_models  # noqa: F401  (puts the copilot's own tables on Base.metadata)
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 

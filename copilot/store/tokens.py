@@ -8,9 +8,10 @@ import secrets
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from copilot.crm.models import ApiToken, User
+from copilot.core.errors import NotFound, Unauthorized
+from copilot.crm.models import User
 from copilot.crm.principal import Principal, principal_for_user
-from copilot.errors import NotFound, Unauthorized
+from copilot.store.models import ApiToken
 
 TOKEN_PREFIX = "crmc_"
 

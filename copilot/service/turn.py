@@ -6,7 +6,6 @@ The HTTP API, the CLI, MCP, the OpenAI-compatible endpoint and the evaluation ha
 
 from __future__ import annotations
 
-import re
 import time
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -14,26 +13,15 @@ from typing import TYPE_CHECKING, Any
 import jsonschema
 from sqlalchemy.orm import Session
 
+from copilot.core.errors import BadRequest, NotFound, PayloadTooLarge, Unprocessable
+from copilot.core.locale import detect_locale
 from copilot.crm.permissions import get_visible
 from copilot.crm.principal import Principal
-from copilot.errors import BadRequest, NotFound, PayloadTooLarge, Unprocessable
+from copilot.crm.repository import Records
 from skills.base import Locale, SkillContext, SkillRequest, SkillResult, SkillSpec, TokenSink, load_specs
 
 if TYPE_CHECKING:
-    from copilot.runtime import Runtime
-
-_CJK = re.compile(r"[\u4e00-\u9fff]")
-_LATIN_WORD = re.compile(r"[A-Za-z]{2,}")
-
-
-def detect_locale(text: str, default: Locale = "zh") -> Locale:
-    """Chinese if the message has Chinese characters, English if it is Latin words only."""
-    if _CJK.search(text):
-        return "zh"
-    if _LATIN_WORD.search(text):
-        return "en"
-    return default
-
+    from copilot.service.runtime import Runtime
 
 class Assistant:
     def __init__(self, runtime: Runtime) -> None:
@@ -79,7 +67,8 @@ class Assistant:
         started = time.perf_counter()
         user_default: Locale = "en" if principal.locale == "en" else "zh"
         locale: Locale = request.locale or detect_locale(request.message, user_default)
-        ctx = SkillContext(principal=principal, session=session, runtime=self.runtime, locale=locale)
+        records = Records(session, principal)
+        ctx = SkillContext(principal=principal, session=session, runtime=self.runtime, locale=locale, records=records)
 
         from copilot.llm.trust import check_question
 
@@ -166,7 +155,7 @@ class Assistant:
         return result
 
     def _audit(self, ctx: SkillContext, result: SkillResult) -> None:
-        from copilot.audit import record_turn
+        from copilot.store.audit import record_turn
 
         record_turn(
             ctx.session,

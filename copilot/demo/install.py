@@ -17,10 +17,10 @@ from sqlalchemy import Engine, select
 
 from copilot.crm import models as m
 from copilot.crm.db import check_connection, has_schema, transaction
-from copilot.crm.demo.generator import DEMO_SEED, DEMO_TODAY, build_demo, load
-from copilot.crm.demo.scale import ScaleInfo, build_scale, scale_present
-from copilot.crm.schema import drop_all, upgrade
-from copilot.runtime import Runtime
+from copilot.demo.generator import DEMO_SEED, DEMO_TODAY, build_demo, load
+from copilot.demo.scale import ScaleInfo, build_scale, scale_present
+from copilot.service.runtime import Runtime
+from copilot.store.schema import drop_all, upgrade
 
 # Where the demo knowledge base is ingested from; written by the knowledge_base owner.
 KB_HOOK = ("knowledge_base.indexer", "ingest_demo")

@@ -1,0 +1,1 @@
+"""The floor: settings, errors, the clock and the locale detector. Imports nothing of ours."""

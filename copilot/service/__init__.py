@@ -1,0 +1,1 @@
+"""The service: the runtime (composition root) and the one checked turn every surface goes through."""
