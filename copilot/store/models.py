@@ -46,3 +46,39 @@ class Feedback(Base):
     rating: Mapped[str] = mapped_column(String(10))
     comment: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class Conversation(Base):
+    """A thread of copilot turns, owned by one user: only its owner lists, reads, continues or deletes it."""
+
+    __tablename__ = "conversations"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)  # uuid4 hex: not guessable, not a counter
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    title: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class ConversationTurn(Base):
+    """One answered turn as it was shown: what was asked (after the trust layer), where, by which skill,
+    and the answer's structured parts a follow-up may refine. ``record_refs`` are the CRM records the
+    answer quoted (``object_type:id``): every later turn re-checks them against current permissions."""
+
+    __tablename__ = "conversation_turns"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    conversation_id: Mapped[str] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"), index=True)
+    seq: Mapped[int] = mapped_column()
+    trace_id: Mapped[str] = mapped_column(String(40))
+    message: Mapped[str] = mapped_column(Text, default="")
+    skill: Mapped[str | None] = mapped_column(String(60))
+    object_type: Mapped[str | None] = mapped_column(String(40))
+    object_id: Mapped[int | None] = mapped_column()
+    input: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    answer: Mapped[str] = mapped_column(Text, default="")
+    # sha256 of the answer text: how an OpenAI-style client's replayed assistant message finds its turn.
+    answer_digest: Mapped[str] = mapped_column(String(64), index=True)
+    actions: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    citations: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    record_refs: Mapped[list[str]] = mapped_column(JSON, default=list)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
