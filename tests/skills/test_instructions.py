@@ -1,0 +1,61 @@
+"""skills.instructions: the structured parts of a writing request, read from the person's words."""
+
+from __future__ import annotations
+
+import pytest
+
+from skills.instructions import char_count, checks_done, read_instructions, trim_to
+
+
+@pytest.mark.parametrize(
+    ("message", "want"),
+    [
+        ("in English please", {"language": "en"}),
+        ("改成中文", {"language": "zh"}),
+        ("三个 email subject line", {"count": 3, "channels": ["email"], "part": "subject"}),
+        ("give me three subject lines", {"count": 3, "part": "subject"}),
+        ("写一条短信，给我两个版本", {"count": 2, "channels": ["sms"]}),
+        ("企业微信、朋友圈和短信各一条", {"count": 1, "channels": ["wecom", "moments", "sms"]}),
+        ("70字以内", {"max_chars": 70}),
+        ("不超过七十字", {"max_chars": 70}),
+        ("under 70 characters", {"max_chars": 70}),
+        ("更正式一点", {"tone": "formal"}),
+        ("make it more casual", {"tone": "casual"}),
+        ("shorter", {"shorter": True}),
+        ("第二条", {"ordinal": 2}),
+        ("the second one", {"ordinal": 2}),
+        ("换个开头", {"rephrase": True}),
+        ("对象是医疗器械经销商", {"audience": "医疗器械经销商"}),
+        ("an SMS for webinar registrants", {"channels": ["sms"], "audience": "webinar registrants"}),
+    ],
+)
+def test_reads_each_part(message: str, want: dict[str, object]) -> None:
+    got = read_instructions(message, "zh").as_data()
+    assert {k: got.get(k) for k in want} == want
+
+
+def test_time_units_are_not_counts() -> None:
+    # "三个月" and "两周" are durations, "70字" a length, "第二条" an ordinal: none is a number of variants.
+    assert read_instructions("三个月没联系的客户，两周内，70字，第二条", "zh").count is None
+
+
+def test_an_agents_plan_is_turned_to_the_customer() -> None:
+    zh = read_instructions("帮我回复客户，告诉他工程师明天上午上门，语气正式一点", "zh")
+    assert zh.stated == ["工程师明天上午上门"] and zh.tone == "formal"
+    en = read_instructions("let the customer know that their replacement nozzle ships on Friday", "en")
+    assert en.stated == ["Your replacement nozzle ships on Friday"]
+
+
+def test_a_follow_up_carries_the_earlier_turn_over() -> None:
+    first = read_instructions("写三条朋友圈文案，面向制造业客户", "zh")
+    follow = read_instructions("更正式一点", "zh")
+    assert follow.refines_only and not first.refines_only
+    merged = follow.over(first.as_data())
+    assert merged.count == 3 and merged.channels == ["moments"] and merged.tone == "formal"
+
+
+def test_counting_and_trimming_like_a_marketer() -> None:
+    assert char_count("【星衡】新品上市，回T退订") == 13
+    cut = trim_to("第一句很长很长的内容，第二句也不短，第三句", 14, "回T退订")
+    assert char_count(cut) <= 14 and cut.endswith("回T退订")
+    assert checks_done("按你说的做了，报警暂时消除了") and not checks_done("还是报警")
