@@ -29,7 +29,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import chromadb
 from chromadb.config import Settings as ChromaSettings
 
-from copilot.crm.permissions import document_acl_tokens
+from copilot.crm.permissions import document_acl_tokens, scope_of_tokens
 from retrievers.lexical import BM25Index
 from retrievers.vector_store import VectorStore, group_key
 
@@ -45,9 +45,9 @@ GROUPS = [  # (name, ACL tokens, share in sevenths)
     ("sales", document_acl_tokens("restricted", ["sales_rep", "sales_manager"], ["sales"]), 1),
     ("marketing", document_acl_tokens("restricted", ["marketer"], ["marketing"]), 1),
 ]
-USERS = {  # principal tokens as copilot.crm.permissions.principal_acl_tokens builds them
-    "service_agent (5/7)": frozenset({"public", "internal", "role:service_agent", "dept:service", "dept:hq"}),
-    "partner (2/7)": frozenset({"public"}),
+USERS = {  # the readers' scopes as copilot.crm.permissions.acl_scope builds them
+    "service_agent (5/7)": scope_of_tokens({"public", "internal", "role:service_agent", "dept:service", "dept:hq"}),
+    "partner (2/7)": scope_of_tokens({"public"}),
 }
 WORDS = [f"w{i}" for i in range(5000)]
 
@@ -107,8 +107,8 @@ def bench_size(n: int, rng: np.random.Generator) -> dict[str, Any]:
         "unfiltered": timed(lambda q: flat.query(query_embeddings=[q], n_results=K), queries),
         "users": {},
     }
-    for user, tokens in USERS.items():
-        groups = store.visible_groups(tokens)
+    for user, scope in USERS.items():
+        groups = store.visible_groups(scope)
         names = [GROUPS[group_ids[g.key]][0] for g in groups]
         where = {"acl_group": names[0]} if len(names) == 1 else {"acl_group": {"$in": names}}
         allowed = [group_ids[g.key] for g in groups]

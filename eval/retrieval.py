@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from copilot.crm.permissions import principal_acl_tokens
+from copilot.crm.permissions import AclScope, acl_scope
 from copilot.crm.principal import Principal
 
 if TYPE_CHECKING:
@@ -85,7 +85,7 @@ def load_questions(path: Path = DATASET) -> list[Question]:
     ]
 
 
-Search = Callable[[str, frozenset[str] | None, int], "Sequence[SearchHit]"]
+Search = Callable[[str, AclScope, int], "Sequence[SearchHit]"]
 
 
 def evaluate(search: Search, questions: Sequence[Question], principals: dict[str, Principal]) -> dict[str, Any]:
@@ -97,7 +97,7 @@ def evaluate(search: Search, questions: Sequence[Question], principals: dict[str
     cases = []
     for q in questions:
         started = time.perf_counter()
-        hits = search(q.question, principal_acl_tokens(principals[q.asker]), DEPTH)
+        hits = search(q.question, acl_scope(principals[q.asker]), DEPTH)
         ms = (time.perf_counter() - started) * 1000
         rank = next((i for i, h in enumerate(hits) if h.doc_id in q.relevant), None)
         per_lang[q.lang].append((rank, ms))
@@ -153,8 +153,8 @@ def run_suite(runtime: Runtime) -> dict[str, Any]:
 
 
 def _searcher(index: KnowledgeIndex, mode: str) -> Search:
-    def search(query: str, tokens: frozenset[str] | None, k: int) -> Sequence[SearchHit]:
-        return index.search(query, tokens, k, mode=mode)
+    def search(query: str, scope: AclScope, k: int) -> Sequence[SearchHit]:
+        return index.search(query, scope, k, mode=mode)
 
     return search
 

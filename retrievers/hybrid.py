@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from copilot.core.settings import Settings
-from copilot.crm.permissions import principal_acl_tokens
+from copilot.crm.permissions import AclScope, acl_scope
 from copilot.crm.principal import Principal
 from retrievers.embedding import Embedder, load_embedder
 from retrievers.lexical import CJK_CHAR, BM25Index
@@ -220,30 +220,32 @@ class KnowledgeIndex:
     def search_as(
         self, principal: Principal, query: str, k: int = 5, *, per_document: int | None = 1
     ) -> list[SearchHit]:
-        return self.search(query, principal_acl_tokens(principal), k, per_document=per_document)
+        return self.search(query, acl_scope(principal), k, per_document=per_document)
 
     def search(
         self,
         query: str,
-        principal_tokens: frozenset[str] | None,
+        scope: AclScope,
         k: int = 5,
         *,
         mode: str = "hybrid",
         per_document: int | None = 1,
     ) -> list[SearchHit]:
-        """Top-k chunks the holder of ``principal_tokens`` may read (None: admin, everything).
+        """Top-k chunks a reader with ``scope`` may read (copilot.crm.permissions.acl_scope builds it).
 
         ``mode``: ``hybrid`` (default), ``vector`` or ``lexical`` — the last two for evaluation.
         ``per_document``: at most this many chunks of one document (None: no limit). One by default:
         five sections of one article would otherwise crowd the other four answers out of a top 5
         (English questions over Chinese articles: hit@5 0.79 → 1.00 on the demo set).
         """
+        if not isinstance(scope, AclScope):  # None once meant "no filter": refuse anything not chosen
+            raise TypeError(f"search needs an AclScope (copilot.crm.permissions.acl_scope), not {scope!r}")
         query = query.strip()
         if not query or k <= 0:
             return []
         self.refresh()
         with self._thread_lock:
-            groups = self.store.visible_groups(principal_tokens)
+            groups = self.store.visible_groups(scope)
             if not groups:
                 return []
             allowed = [self.group_ids[g.key] for g in groups if g.key in self.group_ids]

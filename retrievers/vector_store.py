@@ -30,6 +30,7 @@ from chromadb.config import Settings as ChromaSettings
 
 from copilot.core.errors import ConfigError
 from copilot.core.settings import Settings
+from copilot.crm.permissions import AclScope, acl_match
 
 PAGE = 2000  # rows per get() page when reloading a collection
 # Stored vectors get one extra dimension per document language (one-hot). A query sets those
@@ -138,11 +139,11 @@ class VectorStore:
             group = self.groups[key] = Group(key, tokens, collection)
         return group
 
-    def visible_groups(self, principal_tokens: frozenset[str] | None) -> list[Group]:
-        """The groups an asker may read: all for an admin (None), those sharing a token otherwise."""
-        if principal_tokens is None:
-            return list(self.groups.values())
-        return [g for g in self.groups.values() if g.tokens & principal_tokens]
+    def visible_groups(self, scope: AclScope) -> list[Group]:
+        """The groups a reader with ``scope`` may read, by the policy's one ACL rule (acl_match)."""
+        if not isinstance(scope, AclScope):
+            raise TypeError(f"visible_groups needs an AclScope (copilot.crm.permissions), not {scope!r}")
+        return [g for g in self.groups.values() if acl_match(scope, g.tokens)]
 
     # --- chunks -------------------------------------------------------------------------------
 

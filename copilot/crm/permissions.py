@@ -5,9 +5,9 @@ Everything that reads CRM records or knowledge-base chunks asks this module:
 * ``read_filter`` / ``write_filter`` turn a Principal into a SQL predicate for an object type, to be
   placed in the query's WHERE (never "fetch then drop");
 * ``mask`` removes fields hidden by field-level security on the way out;
-* ``principal_acl_tokens`` / ``document_acl_tokens`` build one vocabulary of ACL tokens for the
-  knowledge base, for users and for documents by the same code: a user may read a document when the
-  two token sets intersect (admins read everything).
+* ``acl_scope`` / ``document_acl_tokens`` build one vocabulary of ACL tokens for the knowledge base,
+  for readers and for documents by the same code; ``acl_match`` is THE rule (the token sets meet, or
+  the scope is an admin's explicit ``everything``) for ingestion's groups, search and the tests;
 
 Deny by default: an unknown object type, an unknown access level, a principal with no roles or a
 document without a valid ACL gets nothing.
@@ -15,6 +15,7 @@ document without a valid ACL gets nothing.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import math
 from collections.abc import Iterable, Mapping
@@ -283,6 +284,37 @@ def visible_dict(principal: Principal, object_type: str, record: Any) -> dict[st
 
 PUBLIC_TOKEN = "public"
 INTERNAL_TOKEN = "internal"
+# What a document without any visibility label gets: admins only (api.md "Knowledge-base documents").
+UNLABELLED_VISIBILITY = "restricted"
+_SCOPE_KEY = object()  # only this module holds it: nobody else can build an AclScope
+
+
+@dataclasses.dataclass(frozen=True)
+class AclScope:
+    """What a reader may see of the knowledge base: everything (an admin), or the documents whose ACL
+    tokens meet ``tokens``. Built only here (``acl_scope``, ``ACL_EVERYTHING``, ``scope_of_tokens``), so
+    "no filter" is a value someone chose on purpose, never a ``None`` that slipped through."""
+
+    everything: bool
+    tokens: frozenset[str]
+    _key: object = dataclasses.field(default=None, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self._key is not _SCOPE_KEY:
+            raise TypeError("an AclScope is built by copilot.crm.permissions (acl_scope), not by hand")
+        if not isinstance(self.everything, bool) or not isinstance(self.tokens, frozenset):
+            raise TypeError("AclScope(everything: bool, tokens: frozenset[str])")
+
+
+ACL_EVERYTHING = AclScope(True, frozenset(), _SCOPE_KEY)
+ACL_NOTHING = AclScope(False, frozenset(), _SCOPE_KEY)
+
+
+def scope_of_tokens(tokens: Iterable[str]) -> AclScope:
+    """A scope holding exactly these tokens (benchmarks and tools that model a reader by tokens)."""
+    if isinstance(tokens, str):
+        raise TypeError("scope_of_tokens takes a collection of tokens, not one string")
+    return AclScope(False, frozenset(str(t) for t in tokens), _SCOPE_KEY)
 
 
 def role_token(role: str) -> str:
@@ -307,21 +339,34 @@ def document_acl_tokens(
     raise BadRequest(f"unknown visibility {visibility!r} (expected one of {', '.join(VISIBILITIES)})")
 
 
-def principal_acl_tokens(principal: Principal) -> frozenset[str] | None:
-    """The tokens a principal holds; ``None`` means no filter (admin). Empty means nothing."""
+def acl_scope(principal: Principal) -> AclScope:
+    """The principal's scope: everything for an admin; otherwise the tokens they hold (maybe none)."""
     if principal.is_admin:
-        return None
+        return ACL_EVERYTHING
     if not principal.roles:
-        return frozenset()
+        return ACL_NOTHING
     if principal.is_partner:
-        return frozenset({PUBLIC_TOKEN})
+        return scope_of_tokens({PUBLIC_TOKEN})
     tokens = {PUBLIC_TOKEN, INTERNAL_TOKEN}
     tokens |= {role_token(r) for r in principal.roles}
     # A document for a department is readable in its sub-departments: hold every ancestor's token.
     tokens |= {department_token(c) for c in principal.ancestor_department_codes}
-    return frozenset(tokens)
+    return scope_of_tokens(tokens)
+
+
+def acl_match(scope: AclScope, document_tokens: Iterable[str]) -> bool:
+    """THE rule: may a reader with ``scope`` read a document (or ACL group) with these tokens?
+
+    Used by the vector store to pick the collections a search may touch (and so the BM25 rows),
+    by the document lookups of skills, and by the tests' oracle; ingestion files every document
+    under its ``document_acl_tokens``. A document with no tokens matches only ``everything``.
+    """
+    if not isinstance(scope, AclScope):
+        raise TypeError(f"expected an AclScope from copilot.crm.permissions, got {type(scope).__name__}")
+    if isinstance(document_tokens, str):
+        raise TypeError("document tokens are a collection of tokens, not one string")
+    return scope.everything or not scope.tokens.isdisjoint(document_tokens)
 
 
 def may_read_document(principal: Principal, document_tokens: Iterable[str]) -> bool:
-    tokens = principal_acl_tokens(principal)
-    return tokens is None or bool(tokens & set(document_tokens))
+    return acl_match(acl_scope(principal), document_tokens)

@@ -15,7 +15,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from copilot.core.errors import BadRequest
-from copilot.crm.permissions import document_acl_tokens, may_read_document, principal_acl_tokens
+from copilot.crm.permissions import (
+    ACL_EVERYTHING,
+    ACL_NOTHING,
+    AclScope,
+    acl_match,
+    acl_scope,
+    document_acl_tokens,
+    may_read_document,
+    scope_of_tokens,
+)
 from copilot.crm.principal import Principal
 
 ROLES = ("admin", "sales_rep", "service_agent", "knowledge_manager", "finance")
@@ -114,12 +123,43 @@ def test_restricted_with_empty_lists_is_for_admins_only() -> None:
 
 def test_a_principal_with_no_roles_reads_nothing_even_public() -> None:
     nobody = Principal(1, "nobody", department_code="hq", ancestor_department_codes=("hq",))
-    assert principal_acl_tokens(nobody) == frozenset()
+    assert acl_scope(nobody) == ACL_NOTHING
     assert not may_read_document(nobody, document_acl_tokens("public"))
 
 
-def test_an_admin_holds_no_filter() -> None:
-    assert principal_acl_tokens(Principal(1, "root", roles=frozenset({"admin"}), partner_id=7)) is None
+def test_an_admins_scope_is_an_explicit_everything() -> None:
+    scope = acl_scope(Principal(1, "root", roles=frozenset({"admin"}), partner_id=7))
+    assert scope is ACL_EVERYTHING and scope.everything and scope.tokens == frozenset()
+    assert acl_match(scope, frozenset())  # even a document nobody else may read
+
+
+def test_an_employees_scope_lists_their_tokens() -> None:
+    rep = Principal(1, "a", roles=frozenset({"sales_rep"}), department_code="east",
+                    ancestor_department_codes=chain("east"))  # fmt: skip
+    scope = acl_scope(rep)
+    assert not scope.everything
+    assert scope.tokens == {"public", "internal", "role:sales_rep", "dept:east", "dept:sales", "dept:hq"}
+
+
+def test_no_scope_is_not_a_scope() -> None:
+    """``None`` used to mean "no filter"; now anything but a policy-built AclScope is a TypeError."""
+    for not_a_scope in (None, frozenset({"public"}), {"public"}, "public", True):
+        with pytest.raises(TypeError):
+            acl_match(not_a_scope, {"public"})  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"built by copilot\.crm\.permissions"):
+        AclScope(True, frozenset())
+    with pytest.raises(TypeError):
+        scope_of_tokens("public")  # one string is not a set of tokens
+    with pytest.raises(TypeError):
+        acl_match(ACL_NOTHING, "public")  # nor is a document's token
+
+
+@given(st.sets(st.sampled_from(("public", "internal", "role:x", "dept:y", "z")), max_size=4),
+       st.sets(st.sampled_from(("public", "internal", "role:x", "dept:y", "z")), max_size=4))  # fmt: skip
+def test_acl_match_is_token_intersection(reader: set[str], document: set[str]) -> None:
+    assert acl_match(scope_of_tokens(reader), document) == bool(reader & document)
+    assert acl_match(ACL_EVERYTHING, document)
+    assert not acl_match(ACL_NOTHING, document)
 
 
 @pytest.mark.parametrize("visibility", ["Public", "private", "", "confidential", "internal "])

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from copilot.crm.permissions import ACL_EVERYTHING
 from tests.knowledge_base.helpers import make_index, write_doc
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -29,7 +30,8 @@ def run_ingest(folder: Path, data: Path, delay: float) -> subprocess.Popen[str]:
 def snapshot(data: Path) -> tuple[list[tuple[str, str]], dict[str, str]]:
     index = make_index(data)
     live = sorted((r.doc_id, r.chunk_id) for r in index.records.values())
-    hits = {h.chunk_id: h.doc_id for h in index.search("冷柜 保养 文档", None, k=50 * N_DOCS, per_document=None)}
+    found = index.search("冷柜 保养 文档", ACL_EVERYTHING, k=50 * N_DOCS, per_document=None)
+    hits = {h.chunk_id: h.doc_id for h in found}
     return live, hits
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from copilot.crm.permissions import ACL_EVERYTHING
 from knowledge_base.indexer import delete_document, ingest_paths, ingest_upload
 from tests.knowledge_base.helpers import FakeEmbedder, make_index, write_doc
 
@@ -41,7 +42,7 @@ def test_changed_file_replaces_its_chunks(tmp_path: Path) -> None:
     report = ingest_paths(index, [folder], max_bytes=LIMIT)
     assert report.updated == ["fridge"]
     assert embedder.calls - before == 1  # only the edited chunk was embedded again
-    texts = " ".join(h.text for h in index.search("清洁", None, 50, per_document=None))
+    texts = " ".join(h.text for h in index.search("清洁", ACL_EVERYTHING, 50, per_document=None))
     assert "新的说明" in texts and "旧的说明" not in texts
     reopened = make_index(tmp_path / "data", embedder)
     assert sorted(reopened.records) == all_chunk_ids(reopened)  # nothing stale left in Chroma
@@ -59,7 +60,7 @@ def test_prune_removes_documents_whose_file_is_gone(tmp_path: Path) -> None:
     report = ingest_paths(index, [folder], max_bytes=LIMIT, prune=True)
     assert report.removed == ["gone"]
     assert index.document_ids() == ["keep"]
-    assert not [h for h in index.search("删除 文档", None, 50) if h.doc_id == "gone"]
+    assert not [h for h in index.search("删除 文档", ACL_EVERYTHING, 50) if h.doc_id == "gone"]
 
 
 def test_broken_files_are_reported_and_the_rest_goes_in(tmp_path: Path) -> None:

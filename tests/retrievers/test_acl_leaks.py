@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from copilot.crm.permissions import may_read_document, principal_acl_tokens
+from copilot.crm.permissions import ACL_EVERYTHING, ACL_NOTHING, acl_scope, may_read_document
 from eval.retrieval import demo_principals
 from knowledge_base.indexer import ingest_paths
 from retrievers.hybrid import KnowledgeIndex
@@ -73,8 +73,7 @@ def test_expectations_cover_every_kind() -> None:
 @pytest.mark.parametrize("mode", ["hybrid", "vector", "lexical"])
 @pytest.mark.parametrize("username", sorted(PRINCIPALS))
 def test_search_returns_exactly_the_readable_documents(index: KnowledgeIndex, username: str, mode: str) -> None:
-    tokens = principal_acl_tokens(PRINCIPALS[username])
-    hits = index.search(UNIQUE, tokens, k=50, mode=mode)
+    hits = index.search(UNIQUE, acl_scope(PRINCIPALS[username]), k=50, mode=mode)
     assert {h.doc_id for h in hits} == expected(username)
 
 
@@ -98,7 +97,7 @@ def test_a_documents_own_word_finds_it_only_for_readers(index: KnowledgeIndex, d
 
 
 def test_empty_principal_sees_nothing(index: KnowledgeIndex) -> None:
-    assert index.search(UNIQUE, frozenset(), k=50) == []
+    assert index.search(UNIQUE, ACL_NOTHING, k=50) == []
 
 
 def test_unknown_visibility_rejected_at_ingest(tmp_path: Path) -> None:
@@ -107,4 +106,13 @@ def test_unknown_visibility_rejected_at_ingest(tmp_path: Path) -> None:
     idx = make_index(tmp_path / "data")
     report = ingest_paths(idx, [folder], max_bytes=100_000)
     assert report.errors and "unknown visibility" in report.errors[0][1]
-    assert idx.search(UNIQUE, None, k=50) == []
+    assert idx.search(UNIQUE, ACL_EVERYTHING, k=50) == []
+
+
+@pytest.mark.parametrize("not_a_scope", [None, frozenset({"public", "internal"}), "public"])
+def test_a_search_without_a_policy_scope_is_refused(index: KnowledgeIndex, not_a_scope: object) -> None:
+    """``None`` once meant "no filter" here: a forgotten scope must fail loudly, never widen."""
+    with pytest.raises(TypeError, match="AclScope"):
+        index.search(UNIQUE, not_a_scope, k=50)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="AclScope"):
+        index.store.visible_groups(not_a_scope)  # type: ignore[arg-type]
