@@ -105,6 +105,32 @@ class SkillResult(BaseModel):
     data: dict[str, Any] = Field(default_factory=dict)
     warnings: list[str] = Field(default_factory=list)
     routing: dict[str, Any] | None = None
+    # The conversation this turn belongs to (set by the service on every answer; pass it back to continue).
+    conversation_id: str | None = None
+
+
+class Choice(BaseModel):
+    """One option of a question a skill asks back: a value for one of its inputs, or a record to work on."""
+
+    label: str
+    value: Any = None
+    context: PageContext | None = None
+
+
+class NeedsChoice(Exception):  # a question back, not an error: the turn answers it normally
+    """Raised by a skill that lacks one thing it needs (which product, which campaign, which ticket) and can
+    list the candidates. The turn answers with ``question`` and the numbered options, as a normal answer of
+    that skill (never a 4xx); a reply with a number or a name reruns the same request with
+    ``input[field] = option.value`` (or on ``option.context``)."""
+
+    def __init__(self, question: str, options: list[Choice], field: str | None = None) -> None:
+        super().__init__(question)
+        self.question = question
+        self.options = options
+        self.field = field
+
+
+Handler = Callable[["SkillRequest", "SkillContext"], SkillResult]
 
 
 class TokenSink(Protocol):
@@ -139,6 +165,8 @@ class SkillContext:
     # Set by the assistant only when the caller streams *and* the skill declares ``stream_tokens``: compose
     # then streams its model call through the gateway and hands the pieces here as they arrive.
     token_sink: TokenSink | None = None
+    # The request's earlier turns (bounded, re-checked): compose puts them before the prompt's last message.
+    history: list[PriorTurn] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if self.records is None:
@@ -179,6 +207,9 @@ class SkillSpec(BaseModel):
     template: str
     object_types: list[str] = Field(default_factory=list)
     required_roles: list[str] = Field(default_factory=list)  # any of; empty = every signed-in user
+    # Object types of the page this skill cannot work without (a reply needs a ticket). With no such page
+    # open the router does not run it: the turn asks which record instead. Empty: works anywhere.
+    needs_page: list[str] = Field(default_factory=list)
     input_schema: dict[str, Any] = Field(default_factory=lambda: {"type": "object"})
     examples: dict[str, list[str]] = Field(default_factory=dict)
     # True only for a skill whose answer is the model's text as written (one plain-text model call, nothing

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from retrievers.facts import Fact
 from skills.base import Action, PromptRef, SkillContext, SkillRequest, SkillResult, SkillSpec
+from skills.history import with_history
 
 if TYPE_CHECKING:
     from prompts.registry import Registry, RenderedPrompt
@@ -82,6 +83,8 @@ def compose(
     ctx.remember(list(facts))
     with ctx.timed("render"):
         rendered = registry(ctx).render(template_id, variables, version=version, locale=ctx.locale)
+    # The conversation so far (bounded, re-checked by the service) goes before the prompt's last message.
+    rendered = with_history(rendered, ctx.history)
     ref = PromptRef(id=rendered.id, version=rendered.version)
     ctx.template_hash = rendered.hash
     names: list[str] = []

@@ -62,8 +62,12 @@ class RouteDecision(BaseModel):
     alternatives: list[tuple[str, float]] = Field(default_factory=list)
     # Only for method "clarify": the question to show the user, in their language.
     question: str | None = None
-    # Why: "chitchat", "below_threshold", "role", "llm_no_tool", "llm_error: …" (logs and tests read it).
+    # Why: "chitchat", "below_threshold", "role", "needs_page", "llm_no_tool", "llm_error: …" (logs and tests
+    # read it).
     reason: str = ""
+    # Only for reason "needs_page": the skill the request is for, which needs a record page that is not open
+    # (a reply with no ticket): the turn asks which record rather than running it or guessing another skill.
+    wanted: str | None = None
 
 
 class Labelled(BaseModel):
@@ -354,10 +358,9 @@ class Router:
             self._route(item.text, item.principal(), item.object_type, None, use_llm=False)
             latencies.append((time.perf_counter() - start) * 1000)
         self._embed_queries([it.text for it in labelled])
-        predicted = [
-            self._route(it.text, it.principal(), it.object_type, None, use_llm=False).skill or CLARIFY
-            for it in labelled
-        ]
+        # A request whose skill needs a page that is not open is routed to that skill (which asks which record).
+        decisions = [self._route(it.text, it.principal(), it.object_type, None, use_llm=False) for it in labelled]
+        predicted = [d.skill or d.wanted or CLARIFY for d in decisions]
         return RouterReport.build(
             [it.expected for it in labelled],
             predicted,
@@ -390,6 +393,8 @@ class Router:
             # The page prior "decided" when, without it, the answer would have been different.
             no_prior = self._decide(feats, _replace_boost(self.params, 0.0))
             method: Method = "context" if int(no_prior.choice[0]) != choice else "semantic"
+            if not self._works_here(skill, object_type):
+                return self._needs_page(skill, decided, feats)
             return RouteDecision(
                 skill=skill,
                 confidence=self._confidence(decided, feats, choice),
@@ -398,6 +403,8 @@ class Router:
             )
         if use_llm and reason != "role":  # the model must not find a way around a role restriction
             picked, why = self._llm_pick(message, principal, object_type)
+            if picked and not self._works_here(picked, object_type):
+                return self._needs_page(picked, decided, feats)
             if picked:
                 return RouteDecision(
                     skill=picked,
@@ -407,6 +414,21 @@ class Router:
                 )
             reason = why
         return self._clarify(message, principal, (decided, feats), reason)
+
+    def _works_here(self, skill: str, object_type: str | None) -> bool:
+        """A skill that needs a record page (a reply needs a ticket) cannot answer without one open."""
+        needs = self.specs[skill].needs_page
+        return not needs or object_type in needs
+
+    def _needs_page(self, skill: str, decided: _Decided, feats: _Features) -> RouteDecision:
+        return RouteDecision(
+            skill=None,
+            confidence=self._confidence(decided, feats, self.skills.index(skill)),
+            method="clarify",
+            alternatives=self._ranked(decided, feats),
+            reason="needs_page",
+            wanted=skill,
+        )
 
     def _features(
         self, texts: Sequence[str], object_types: Sequence[str | None], principals: Sequence[Principal]

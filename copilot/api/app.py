@@ -14,7 +14,7 @@ from copilot import __version__
 from copilot.api import web
 from copilot.api.errors import install_error_handlers
 from copilot.api.mcp_server import mount_mcp
-from copilot.api.routes import assist, health, kb, openai_compat, prompts
+from copilot.api.routes import assist, conversations, health, kb, openai_compat, prompts
 from copilot.service.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -31,6 +31,7 @@ def create_app(runtime: Runtime | None = None, *, warm_up: bool = True) -> FastA
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(assist.router)
+    app.include_router(conversations.router)
     app.include_router(openai_compat.router)
     app.include_router(prompts.router)
     app.include_router(kb.router)

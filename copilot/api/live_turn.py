@@ -16,11 +16,12 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from copilot.core.errors import CopilotError
 from copilot.crm.principal import Principal
+from copilot.service.conversation import Replayed
 from copilot.service.runtime import Runtime
 from skills.base import SkillRequest, SkillResult
 
@@ -56,8 +57,19 @@ Event = Started | Delta | Finished | Failed
 class LiveTurn:
     """One turn, run off the request thread. Also the turn's TokenSink (``model_started`` / ``delta``)."""
 
-    def __init__(self, runtime: Runtime, principal: Principal, request: SkillRequest, skill: str | None) -> None:
+    def __init__(
+        self,
+        runtime: Runtime,
+        principal: Principal,
+        request: SkillRequest,
+        skill: str | None,
+        *,
+        conversation_id: str | None = None,
+        replayed: Sequence[Replayed] | None = None,
+    ) -> None:
         self._runtime = runtime
+        self._conversation_id = conversation_id
+        self._replayed = replayed
         self._principal = principal
         self._request = request
         self._skill = skill
@@ -107,7 +119,13 @@ class LiveTurn:
         try:
             with self._runtime.sessions() as session:
                 result = self._runtime.assistant.turn(
-                    session, self._principal, self._request, skill=self._skill, token_sink=self
+                    session,
+                    self._principal,
+                    self._request,
+                    skill=self._skill,
+                    token_sink=self,
+                    conversation_id=self._conversation_id,
+                    replayed=self._replayed,
                 )
                 session.commit()
         except Exception as exc:  # handed to the route (4xx before streaming) or to the stream (error event)

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
 MCP_PATH = "/mcp"
 # Fields every tool takes besides its skill's own input (they become SkillRequest fields, not input).
-COMMON_FIELDS = ("message", "object_type", "object_id", "locale")
+COMMON_FIELDS = ("message", "object_type", "object_id", "locale", "conversation_id")
 
 
 def tool_input_schema(spec: SkillSpec) -> dict[str, Any]:
@@ -48,6 +48,12 @@ def tool_input_schema(spec: SkillSpec) -> dict[str, Any]:
         "object_type": object_type,
         "object_id": {"type": "integer", "minimum": 1, "description": "the id of the page's record"},
         "locale": {"type": "string", "enum": ["zh", "en"]},
+        "conversation_id": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": 64,
+            "description": "continue a conversation of yours: the conversation_id of an earlier answer",
+        },
     }
     return {
         "type": "object",
@@ -137,7 +143,9 @@ class CopilotMCP:
         )
         with self.runtime.sessions() as session:
             principal: Principal = authenticate(session, token)
-            result = assistant.turn(session, principal, request, skill=name)
+            result = assistant.turn(
+                session, principal, request, skill=name, conversation_id=common.get("conversation_id")
+            )
             session.commit()
         return result
 

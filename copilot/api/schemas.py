@@ -17,6 +17,9 @@ class AssistRequest(BaseModel):
     locale: Literal["zh", "en"] | None = None
     stream: bool = Field(default=False, description="true: answer as Server-Sent Events (meta, delta…, result, done)")
     input: dict[str, Any] = Field(default_factory=dict)
+    conversation_id: str | None = Field(
+        default=None, min_length=1, max_length=64, description="continue this conversation of yours (from an answer)"
+    )
 
 
 class InvokeRequest(BaseModel):
@@ -25,6 +28,9 @@ class InvokeRequest(BaseModel):
     context: PageContext | None = None
     message: str = ""
     locale: Literal["zh", "en"] | None = None
+    conversation_id: str | None = Field(
+        default=None, min_length=1, max_length=64, description="continue this conversation of yours (from an answer)"
+    )
 
 
 class FeedbackRequest(BaseModel):

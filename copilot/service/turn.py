@@ -7,6 +7,7 @@ The HTTP API, the CLI, MCP, the OpenAI-compatible endpoint and the evaluation ha
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -18,7 +19,8 @@ from copilot.core.locale import detect_locale
 from copilot.crm.permissions import get_visible
 from copilot.crm.principal import Principal
 from copilot.crm.repository import Records
-from skills.base import Locale, SkillContext, SkillRequest, SkillResult, SkillSpec, TokenSink, load_specs
+from copilot.service.conversation import ConversationService, Replayed
+from skills.base import Locale, NeedsChoice, SkillContext, SkillRequest, SkillResult, SkillSpec, TokenSink, load_specs
 
 if TYPE_CHECKING:
     from copilot.service.runtime import Runtime
@@ -30,6 +32,10 @@ class Assistant:
     @cached_property
     def specs(self) -> dict[str, SkillSpec]:
         return load_specs()
+
+    @cached_property
+    def conversations(self) -> ConversationService:
+        return ConversationService()
 
     @cached_property
     def router(self) -> Any:
@@ -56,9 +62,13 @@ class Assistant:
         skill: str | None = None,
         *,
         token_sink: TokenSink | None = None,
+        conversation_id: str | None = None,
+        replayed: Sequence[Replayed] | None = None,
     ) -> SkillResult:
         """``token_sink``: a streaming caller's; it gets the model's text as written only if the skill
-        declares ``stream_tokens`` (otherwise nothing is called on it and the caller shows the result)."""
+        declares ``stream_tokens`` (otherwise nothing is called on it and the caller shows the result).
+        ``conversation_id``: continue that conversation of the asker's (else a new one); ``replayed``: an
+        OpenAI-style client's own message history instead (copilot/service/conversation.py)."""
         settings = self.runtime.settings
         if len(request.message) > settings.max_message_chars:
             raise PayloadTooLarge(
@@ -85,6 +95,13 @@ class Assistant:
             ctx.flags.append("injection_detected")
             request = request.model_copy(update={"message": check.text})
 
+        # Earlier turns (re-checked against today's permissions); a follow-up or a picked option may set
+        # the skill, the page and the inputs.
+        conv = self.conversations.begin(session, principal, request, skill, conversation_id, replayed)
+        request, skill, ctx.history = conv.request, conv.skill, conv.request.history
+        if conv.method:
+            ctx.locale = request.locale or detect_locale(conv.typed, locale)
+
         if request.context is not None:
             # 404 before any skill runs: the page's record must be visible to the asker.
             get_visible(session, principal, request.context.object_type, request.context.object_id)
@@ -93,7 +110,7 @@ class Assistant:
         routing: dict[str, Any]
         if skill:
             spec = self.spec(skill)
-            routing = {"method": "explicit", "confidence": 1.0, "alternatives": []}
+            routing = {"method": conv.method or "explicit", "confidence": 1.0, "alternatives": []}
         else:
             decision = self.router.route(
                 request.message,
@@ -107,7 +124,9 @@ class Assistant:
             }
             if decision.skill is None:
                 ctx.timings_ms["routing"] = _ms(t0)
-                return self._clarify(ctx, request, routing, decision)
+                result = self._clarify(ctx, request, routing, decision)
+                self.conversations.finish(session, conv, result)
+                return result
             spec = self.spec(decision.skill)
         ctx.timings_ms["routing"] = _ms(t0)
 
@@ -120,7 +139,10 @@ class Assistant:
         ctx.skill = spec.name
         if token_sink is not None and spec.stream_tokens:
             ctx.token_sink = token_sink
-        result = spec.resolve()(request, ctx)
+        try:
+            result = spec.resolve()(request, ctx)
+        except NeedsChoice as need:  # a question back with choices: a normal answer, never a 4xx
+            result = self.conversations.ask(ctx.locale, spec.name, need)
         result.skill = spec.name
         result.routing = routing
         result.trace_id = ctx.trace_id
@@ -128,6 +150,7 @@ class Assistant:
         self._flag(result, ctx)
         ctx.timings_ms["total"] = _ms(started)
         self._audit(ctx, result)
+        self.conversations.finish(session, conv, result)
         return result
 
     @staticmethod
@@ -147,7 +170,12 @@ class Assistant:
         options = [s for s in options if s.allowed(ctx.principal)] or self.skills_for(ctx.principal)[:3]
         from skills.compose import clarify
 
-        result = clarify(ctx, request, options)
+        if decision.reason == "needs_page" and decision.wanted in self.specs:
+            # The request is clear but its skill needs a record page that is not open: ask which one.
+            wanted = self.specs[decision.wanted]
+            result = self.conversations.which_record(ctx.records, ctx.locale, wanted, wanted.needs_page)
+        else:
+            result = clarify(ctx, request, options)
         result.routing = routing
         result.trace_id = ctx.trace_id
         self._flag(result, ctx)

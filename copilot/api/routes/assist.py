@@ -34,14 +34,21 @@ def assist(body: AssistRequest, principal: PrincipalDep, session: SessionDep, ru
     403, 404) gets its JSON error, never a stream."""
     request = SkillRequest(message=body.message, input=body.input, context=body.context, locale=body.locale)
     if body.stream:
-        return _stream(runtime, session, principal, request, body.skill)
-    result = runtime.assistant.turn(session, principal, request, skill=body.skill)
+        return _stream(runtime, session, principal, request, body.skill, body.conversation_id)
+    result = runtime.assistant.turn(
+        session, principal, request, skill=body.skill, conversation_id=body.conversation_id
+    )
     session.commit()
     return result
 
 
 def _stream(
-    runtime: Runtime, session: Session, principal: Principal, request: SkillRequest, skill: str | None
+    runtime: Runtime,
+    session: Session,
+    principal: Principal,
+    request: SkillRequest,
+    skill: str | None,
+    conversation_id: str | None = None,
 ) -> EventSourceResponse:
     """Server-Sent Events: ``meta`` → ``delta``… → ``result`` → ``done`` (``error`` → ``done`` if the turn
     fails after the stream began). For a skill declaring ``stream_tokens`` with a model configured, the
@@ -50,7 +57,7 @@ def _stream(
     ``degraded`` when the model failed part-way)."""
     # The turn runs on its own session in a worker thread; this one was only needed to authenticate.
     session.close()
-    turn = LiveTurn(runtime, principal, request, skill)
+    turn = LiveTurn(runtime, principal, request, skill, conversation_id=conversation_id)
     started = turn.open()  # raises a refusal here, before any byte is sent: the caller gets its 4xx JSON
     return EventSourceResponse(_events(turn, started.skill, started.trace_id))
 
@@ -93,7 +100,7 @@ def invoke_skill(
     name: str, body: InvokeRequest, principal: PrincipalDep, session: SessionDep, runtime: RuntimeDep
 ) -> Any:
     request = SkillRequest(message=body.message, input=body.input, context=body.context, locale=body.locale)
-    result = runtime.assistant.turn(session, principal, request, skill=name)
+    result = runtime.assistant.turn(session, principal, request, skill=name, conversation_id=body.conversation_id)
     session.commit()
     return result
 

@@ -28,6 +28,7 @@ from copilot.api.deps import PrincipalDep, RuntimeDep, SessionDep
 from copilot.api.live_turn import Delta, Finished, LiveTurn, error_body, text_events
 from copilot.core.errors import CopilotError, NotFound, Unprocessable
 from copilot.core.locale import detect_locale
+from copilot.service.conversation import Replayed
 from skills.base import PageContext, SkillRequest, SkillResult
 
 MODEL_ID = "crm-copilot"
@@ -108,6 +109,8 @@ class ChatCompletionRequest(BaseModel):
     skill: str | None = Field(default=None, max_length=60)
     locale: Literal["zh", "en"] | None = None
     input: dict[str, Any] = Field(default_factory=dict)
+    # Continue a stored conversation of the caller's; without it the ``messages`` history is the conversation.
+    conversation_id: str | None = Field(default=None, min_length=1, max_length=64)
     # Accepted for compatibility, ignored.
     temperature: float | None = None
     top_p: float | None = None
@@ -141,15 +144,20 @@ def chat_completions(
     _check_model(body.model)
     message = _last_user_message(body.messages)
     request = SkillRequest(message=message, input=body.input, context=body.context, locale=body.locale)
+    # Every earlier user and assistant message reaches the skill as the conversation so far.
+    replayed = _earlier_turns(body.messages)
+    cid = body.conversation_id
     locale = body.locale or detect_locale(message)
     if body.stream:
         # The same live turn as /v1/assist: model tokens as they arrive for skills that declare
         # stream_tokens; a refusal before the model call is raised here and answered as OpenAI's 4xx.
         session.close()  # the turn runs on its own session in a worker thread
-        turn = LiveTurn(runtime, principal, request, body.skill)
+        turn = LiveTurn(runtime, principal, request, body.skill, conversation_id=cid, replayed=replayed)
         started = turn.open()
         return EventSourceResponse(_chunks(f"chatcmpl-{started.trace_id}", turn, locale), ping=15)
-    result = runtime.assistant.turn(session, principal, request, skill=body.skill)
+    result = runtime.assistant.turn(
+        session, principal, request, skill=body.skill, conversation_id=cid, replayed=replayed
+    )
     session.commit()
     return {
         "id": f"chatcmpl-{result.trace_id}",
@@ -214,6 +222,13 @@ def _model_card() -> dict[str, Any]:
 def _check_model(model: str) -> None:
     if model != MODEL_ID:
         raise NotFound(f"the model {model!r} does not exist; this service serves {MODEL_ID!r}", code="model_not_found")
+
+
+def _earlier_turns(messages: list[ChatMessage]) -> list[Replayed]:
+    """The user and assistant messages before the last user message, oldest first (system and tool
+    messages are the client's own set-up, not the conversation)."""
+    last = max((i for i, m in enumerate(messages) if m.role == "user" and m.text().strip()), default=0)
+    return [Replayed(m.role, m.text()) for m in messages[:last] if m.role in ("user", "assistant") and m.text().strip()]
 
 
 def _last_user_message(messages: list[ChatMessage]) -> str:
