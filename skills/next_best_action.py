@@ -21,11 +21,10 @@ import datetime as dt
 import re
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import or_
 
 from copilot.core.errors import BadRequest
 from copilot.crm.models import Opportunity
-from copilot.crm.permissions import get_visible, read_filter
 from retrievers.facts import Fact
 from skills.base import Action, SkillContext, SkillRequest, SkillResult
 from skills.compose import compose, result_from
@@ -38,16 +37,8 @@ MAX_LIMIT = 20
 
 
 def resolve_today(ctx: SkillContext, today: dt.date | None = None) -> dt.date:
-    """The evaluation day: explicit > a ``today`` setting (a demo clock) > the real date."""
-    if today is not None:
-        return today
-    settings = getattr(getattr(ctx, "runtime", None), "settings", None)
-    configured = getattr(settings, "today", None)
-    if isinstance(configured, dt.date):
-        return configured
-    if isinstance(configured, str) and configured:
-        return dt.date.fromisoformat(configured)
-    return dt.date.today()
+    """The evaluation day: explicit (the evaluation harness) > the business clock (a pinned demo day)."""
+    return today if today is not None else ctx.clock.today()
 
 
 # "Which of my deals…" asked on a deal page still means the whole pipeline.
@@ -75,37 +66,27 @@ def _deal_stage_clause(cfg: SignalConfig, today: dt.date) -> Any:
 def _select_scope(
     request: SkillRequest, ctx: SkillContext, cfg: SignalConfig, today: dt.date, scope: str
 ) -> tuple[list[Opportunity], set[int], str | None]:
-    session, principal = ctx.session, ctx.principal
+    records, principal = ctx.records, ctx.principal
     if scope == "mine":
-        q = (
-            select(Opportunity)
-            .where(
-                read_filter(principal, "opportunity"),
-                Opportunity.owner_id.in_(sorted(principal.chain_ids)),
-                _deal_stage_clause(cfg, today),
-            )
-            .order_by(Opportunity.id)
+        deals = records.list(
+            "opportunity",
+            Opportunity.owner_id.in_(sorted(principal.chain_ids)),
+            _deal_stage_clause(cfg, today),
+            order_by=Opportunity.id,
         )
-        deals = list(session.scalars(q))
         return deals, {d.account_id for d in deals}, None
     if request.context is None:
         raise BadRequest("next_best_action: scope 'record' needs a page context (an opportunity or an account)")
     object_type, object_id = request.context.object_type, request.context.object_id
     if object_type == "opportunity":
-        opp = get_visible(session, principal, "opportunity", object_id)  # 404 when invisible
+        opp = records.get("opportunity", object_id)  # 404 when invisible
         return [opp], {opp.account_id}, object_type
     if object_type == "account":
-        account = get_visible(session, principal, "account", object_id)
-        q = (
-            select(Opportunity)
-            .where(
-                read_filter(principal, "opportunity"),
-                Opportunity.account_id == account.id,
-                _deal_stage_clause(cfg, today),
-            )
-            .order_by(Opportunity.id)
+        account = records.get("account", object_id)
+        deals = records.list(
+            "opportunity", Opportunity.account_id == account.id, _deal_stage_clause(cfg, today), order_by=Opportunity.id
         )
-        return list(session.scalars(q)), {account.id}, object_type
+        return deals, {account.id}, object_type
     raise BadRequest(f"next_best_action works on an opportunity or an account page, not on {object_type!r}")
 
 
@@ -151,7 +132,7 @@ def run(
     limit = max(1, min(int(request.input.get("limit") or DEFAULT_LIMIT), MAX_LIMIT))
 
     deals, account_ids, page_type = _select_scope(request, ctx, cfg, today, scope)
-    rs = load_records(ctx.session, ctx.principal, cfg, today, deals, account_ids)
+    rs = load_records(ctx.records, cfg, today, deals, account_ids)
     signals = evaluate(rs, cfg)
     me = ctx.principal.display_name or ctx.principal.username
 

@@ -22,7 +22,6 @@ from retrievers.crm_records import LABELS, TITLE_FIELD, RecordBundle, RecordRetr
 from retrievers.facts import Fact
 from skills.base import SkillContext, SkillRequest, SkillResult
 from skills.compose import compose, result_from
-from skills.grounding import today
 
 TOPICS_FILE = Path(__file__).with_name("record_qa_topics.yaml")
 TEMPLATE = "record_qa"
@@ -135,7 +134,7 @@ def collect(
     """Sections with their lines, the topics the records do not answer, and the facts used."""
     cfg = _config()["topics"]
     locale = ctx.locale
-    on = today(ctx)
+    on = ctx.clock.today()
     limit = MAX_LINES_IN_BRIEF if len(topics) > 3 else MAX_LINES_PER_TOPIC
     sections: list[dict[str, Any]] = []
     unknown: list[str] = []
@@ -199,7 +198,7 @@ def run(request: SkillRequest, ctx: SkillContext) -> SkillResult:
             version=TEMPLATE_VERSION,
         )
         return result_from(ctx, "record_qa", composed, [], data={"topics": topics})
-    retriever = RecordRetriever(ctx.session, ctx.principal, ctx.locale)
+    retriever = RecordRetriever(ctx.records, ctx.locale)
     with ctx.timed("retrieval"):
         bundle = retriever.bundle(request.context.object_type, request.context.object_id)
     sections, unknown, used = collect(bundle, retriever, topics, ctx) if topics else ([], [], [])
