@@ -113,7 +113,20 @@ class CopilotMCP:
     # --- MCP handlers -------------------------------------------------------------------------------
 
     async def _list_tools(self, ctx: Any, params: types.PaginatedRequestParams | None) -> types.ListToolsResult:
-        return types.ListToolsResult(tools=[tool_for(s) for s in self.runtime.assistant.specs.values()])
+        # The tools the caller may run, by the same policy function as GET /v1/skills (may_use_skill).
+        token = _bearer(getattr(ctx.request, "headers", None))
+        specs = [] if token is None else await anyio.to_thread.run_sync(self._skills_for, token)
+        return types.ListToolsResult(tools=[tool_for(s) for s in specs])
+
+    def _skills_for(self, token: str) -> list[SkillSpec]:
+        from copilot.store.tokens import authenticate
+
+        with self.runtime.sessions() as session:
+            try:
+                principal: Principal = authenticate(session, token)
+            except CopilotError:
+                return []
+        return self.runtime.assistant.skills_for(principal)
 
     async def _call_tool(self, ctx: Any, params: types.CallToolRequestParams) -> types.CallToolResult:
         token = _bearer(getattr(ctx.request, "headers", None))

@@ -8,6 +8,9 @@ Everything that reads CRM records or knowledge-base chunks asks this module:
 * ``acl_scope`` / ``document_acl_tokens`` build one vocabulary of ACL tokens for the knowledge base,
   for readers and for documents by the same code; ``acl_match`` is THE rule (the token sets meet, or
   the scope is an admin's explicit ``everything``) for ingestion's groups, search and the tests;
+* ``may_use_skill`` / ``may_write_knowledge_base`` / ``may_read_prompts`` / ``may_render_prompt``
+  are the capabilities: who may run which skill (and so see which MCP tool), change the knowledge
+  base, read prompt templates, and render one with a record's facts.
 
 Deny by default: an unknown object type, an unknown access level, a principal with no roles or a
 document without a valid ACL gets nothing.
@@ -278,6 +281,45 @@ def to_dict(record: Any) -> dict[str, Any]:
 
 def visible_dict(principal: Principal, object_type: str, record: Any) -> dict[str, Any]:
     return mask(principal, object_type, to_dict(record))
+
+
+# --- capabilities: what a principal may do besides reading records -------------------------------
+
+# Who may add, replace or remove knowledge-base documents.
+KB_WRITER_ROLES = frozenset({"admin", "knowledge_manager"})
+
+
+def may_use_skill(principal: Principal, required_roles: Iterable[str]) -> bool:
+    """May the principal run a skill that needs any one of ``required_roles``?
+
+    Admins run every skill; an empty list means every signed-in user. A principal with no roles runs
+    nothing (deny by default). The assistant, the router, ``GET /v1/skills`` and the MCP tool list
+    all ask this one function, so what a caller is offered is exactly what they may run.
+    """
+    if isinstance(required_roles, str):
+        raise TypeError("required_roles is a collection of role names, not one string")
+    if not principal.roles:
+        return False
+    needed = frozenset(required_roles)
+    return principal.is_admin or not needed or not needed.isdisjoint(principal.roles)
+
+
+def may_write_knowledge_base(principal: Principal) -> bool:
+    return not principal.roles.isdisjoint(KB_WRITER_ROLES)
+
+
+def may_read_prompts(principal: Principal) -> bool:
+    """Prompt templates are internal material (system prompts, grounding rules): employees only."""
+    return bool(principal.roles) and not principal.is_partner
+
+
+def may_render_prompt(principal: Principal, required_roles: Iterable[str] = ()) -> bool:
+    """May the principal render a template (``required_roles``: those of the skill it belongs to)?
+
+    Rendering with a record's facts is the skill run without the model, so it needs what running the
+    skill needs; the record itself must still be visible (``get_visible``, 404 otherwise).
+    """
+    return may_read_prompts(principal) and may_use_skill(principal, required_roles)
 
 
 # --- knowledge-base ACL vocabulary (onyx style) -------------------------------------------------

@@ -31,9 +31,17 @@ def _text(result: Any) -> str:
     return "\n".join(getattr(c, "text", "") for c in result.content)
 
 
+def _tool_names(live_server: LiveServer, headers: dict[str, str]) -> set[str]:
+    async def main() -> Any:
+        async with _client(live_server, headers) as client:
+            return (await client.list_tools()).tools
+
+    return {t.name for t in _run(main)}
+
+
 def test_every_skill_is_a_tool_with_the_page_fields(live_server: LiveServer, auth: Callable[[str], dict]) -> None:
     async def main() -> Any:
-        async with _client(live_server, auth("rep_east_1")) as client:
+        async with _client(live_server, auth("admin")) as client:
             return (await client.list_tools()).tools
 
     tools = {t.name: t for t in _run(main)}
@@ -44,6 +52,23 @@ def test_every_skill_is_a_tool_with_the_page_fields(live_server: LiveServer, aut
     assert {"message", "object_type", "object_id", "question"} <= set(props)
     assert props["object_id"]["type"] == "integer"
     assert set(tools["troubleshoot"].input_schema["properties"]) >= {"symptom", "error_code", "message"}
+
+
+@pytest.mark.parametrize(
+    ("username", "expected"),
+    [
+        ("rep_east_1", {"record_qa", "next_best_action", "ticket_lookup"}),
+        ("service_agent_1", {"record_qa", "ticket_lookup", "troubleshoot", "reply_suggestion"}),
+        ("marketer_1", {"record_qa", "ticket_lookup", "marketing_copy"}),
+        ("partner_user_1", {"record_qa", "ticket_lookup"}),
+    ],
+)
+def test_a_caller_sees_the_tools_they_may_run_as_in_v1_skills(
+    live_server: LiveServer, auth: Callable[[str], dict], username: str, expected: set[str]
+) -> None:
+    """tools/list and GET /v1/skills ask the same policy function (may_use_skill): the same names."""
+    listed = {s["name"] for s in httpx.get(f"{live_server.url}/v1/skills", headers=auth(username)).json()["skills"]}
+    assert _tool_names(live_server, auth(username)) == listed == expected
 
 
 def test_a_tool_call_runs_as_the_caller(

@@ -79,3 +79,16 @@ def test_render_with_variables_returns_the_messages_and_no_model_answer(client: 
 def test_a_bad_version_is_422_not_500(client: TestClient, auth: Headers) -> None:
     response = client.post("/v1/prompts/record_qa/render", json={"version": "latest!"}, headers=auth("admin"))
     assert response.status_code == 422
+
+
+def test_rendering_a_skills_template_needs_that_skills_roles(client: TestClient, auth: Headers) -> None:
+    """Render is the skill without the model: a rep may not render the marketers' template (the policy's
+    may_render_prompt), a marketer may, and a template every role may use stays open to employees."""
+    variables = {name: SAMPLE.get(v["type"], "示例") for name, v in _declared(client, auth, "marketing_copy").items()}
+    path, body = "/v1/prompts/marketing_copy/render", {"variables": variables}
+    refused = client.post(path, json=body, headers=auth("rep_east_1"))
+    assert refused.status_code == 403, refused.text
+    assert "marketer" in refused.json()["error"]["message"]
+    allowed = client.post(path, json=body, headers=auth("marketer_1"))
+    assert allowed.status_code == 200, allowed.text
+    assert client.post("/v1/prompts/record_qa/render", json={}, headers=auth("service_agent_1")).status_code == 422

@@ -14,12 +14,10 @@ from starlette.concurrency import run_in_threadpool
 
 from copilot.api.deps import PrincipalDep, RuntimeDep
 from copilot.core.errors import BadRequest, Forbidden, PayloadTooLarge, Unprocessable
+from copilot.crm.permissions import may_write_knowledge_base
 from copilot.crm.principal import Principal
 
 router = APIRouter(prefix="/v1/kb", tags=["knowledge base"])
-
-KB_WRITER_ROLES = frozenset({"admin", "knowledge_manager"})
-
 
 class SearchRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -71,7 +69,7 @@ def search(body: SearchRequest, runtime: RuntimeDep, principal: PrincipalDep) ->
 
 
 def _require_writer(principal: Principal) -> None:
-    if not (principal.roles & KB_WRITER_ROLES):
+    if not may_write_knowledge_base(principal):  # the policy decides (copilot.crm.permissions)
         raise Forbidden("only administrators and knowledge managers may change the knowledge base")
 
 

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from copilot.api.deps import PrincipalDep, RuntimeDep, SessionDep
 from copilot.api.errors import error_response
 from copilot.core.errors import CopilotError, Forbidden
-from copilot.crm.permissions import get_visible
+from copilot.crm.permissions import get_visible, may_read_prompts, may_render_prompt
 from copilot.crm.principal import Principal
 from skills.base import PageContext
 
@@ -52,7 +52,7 @@ def registry(runtime: Runtime) -> Registry:
 
 
 def _employees_only(principal: Principal) -> None:
-    if principal.is_partner:
+    if not may_read_prompts(principal):  # the policy decides (copilot.crm.permissions)
         raise Forbidden("prompt templates are internal; partner accounts cannot read them")
 
 
@@ -89,6 +89,7 @@ def render_prompt(
     template_id: str, body: RenderRequest, principal: PrincipalDep, session: SessionDep, runtime: RuntimeDep
 ) -> Any:
     _employees_only(principal)
+    _may_render(principal, runtime, template_id)
     from prompts import TemplateError
     from prompts.schema import normalise_version
 
@@ -120,6 +121,14 @@ def render_prompt(
         return rendered.to_dict() if hasattr(rendered, "to_dict") else rendered
     except TemplateError as exc:
         return _template_error(exc)
+
+
+def _may_render(principal: Principal, runtime: Runtime, template_id: str) -> None:
+    # Rendering is the skill run without the model: it needs the roles one of the template's skills needs.
+    needs = [s.required_roles for s in runtime.assistant.specs.values() if s.template == template_id] or [[]]
+    if not any(may_render_prompt(principal, roles) for roles in needs):
+        roles = sorted({r for group in needs for r in group})
+        raise Forbidden(f"rendering {template_id!r} needs one of the roles {', '.join(roles)}")
 
 
 def _record_hook() -> Any:
