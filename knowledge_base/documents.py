@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from copilot.crm.permissions import document_acl_tokens
+from copilot.crm.permissions import UNLABELLED_VISIBILITY, VISIBILITIES, document_acl_tokens
 
 
 class DocumentError(ValueError):
@@ -20,13 +21,17 @@ class Document:
     # Markdown-ish body: "#" headings structure it, whatever the source format was.
     body: str
     source: str
-    visibility: str = "internal"
+    # Deny by default (api.md): a document nobody labelled is for admins only ("restricted" to no one).
+    visibility: str = UNLABELLED_VISIBILITY
     roles: tuple[str, ...] = ()
     departments: tuple[str, ...] = ()
     products: tuple[str, ...] = ()
     lang: str = ""
     doc_type: str = ""
     extra: dict[str, str] = field(default_factory=dict)
+    # True when the source said nothing about who may read it (no ``visibility``): the ingest report
+    # lists such documents so their owner can label them.
+    unlabelled: bool = False
 
     @property
     def acl_tokens(self) -> frozenset[str]:
@@ -49,3 +54,16 @@ class Document:
 def doc_id_for(path: Path) -> str:
     """A file's document id: its stem (what eval/datasets/retrieval.yaml names)."""
     return path.stem
+
+
+def with_default_visibility(document: Document, default: str | None) -> Document:
+    """An unlabelled document under the visibility its owner chose for the whole run
+    (``crm-copilot kb ingest --default-visibility``); labelled documents are left alone.
+
+    ``restricted`` as a default names no role or department: admins only, as with no default at all.
+    """
+    if default is None or not document.unlabelled:
+        return document
+    if default not in VISIBILITIES:
+        raise DocumentError(f"unknown default visibility {default!r} (expected one of {', '.join(VISIBILITIES)})")
+    return dataclasses.replace(document, visibility=default)

@@ -11,6 +11,8 @@ Rules (also in the CLI help):
   is still there but fails to load keeps its previous version.)
 * A file that fails (malformed front matter, unknown visibility, unreadable PDF, too large, empty,
   duplicate id in one run) is reported and skipped; nothing of it is written.
+* A document that says nothing about who may read it (no ``visibility``) is for admins only and is
+  listed in the report as ``unlabelled``; ``default_visibility`` lets the owner of a run mean otherwise.
 * Crash safety comes from the write order in KnowledgeIndex.put_document (manifest row = commit).
 """
 
@@ -23,8 +25,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from copilot.core.errors import BadRequest, NotFound
+from copilot.crm.permissions import VISIBILITIES
 from knowledge_base.chunking import CHUNKER_VERSION, chunk_document
-from knowledge_base.documents import Document, DocumentError
+from knowledge_base.documents import Document, DocumentError, with_default_visibility
 from knowledge_base.loaders import SUPPORTED_SUFFIXES, load_bytes, load_path
 from retrievers.hybrid import KnowledgeIndex, index_text
 
@@ -41,6 +44,9 @@ class IngestReport:
     unchanged: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
     errors: list[tuple[str, str]] = field(default_factory=list)  # (path, message)
+    # Documents without a visibility label, with the visibility they went in under (admins only:
+    # "restricted" to nobody, unless the run gave a default): so their owner can label them.
+    unlabelled: list[tuple[str, str]] = field(default_factory=list)  # (doc_id, visibility)
     chunks_written: int = 0
     texts_embedded: int = 0
 
@@ -52,6 +58,7 @@ class IngestReport:
         return {
             "added": self.added, "updated": self.updated, "unchanged": self.unchanged,
             "removed": self.removed, "errors": [{"path": p, "message": m} for p, m in self.errors],
+            "unlabelled": [{"doc_id": d, "visibility": v} for d, v in self.unlabelled],
             "chunks_written": self.chunks_written, "texts_embedded": self.texts_embedded,
         }
 
@@ -120,7 +127,10 @@ def ingest_paths(
     max_bytes: int,
     prune: bool = False,
     progress: bool = False,
+    default_visibility: str | None = None,
 ) -> IngestReport:
+    if default_visibility is not None and default_visibility not in VISIBILITIES:
+        raise BadRequest(f"unknown default visibility {default_visibility!r} (one of {', '.join(VISIBILITIES)})")
     roots = [Path(p) for p in paths]
     report = IngestReport()
     for root in roots:
@@ -134,7 +144,7 @@ def ingest_paths(
             source = str(path.resolve())
             seen_sources.add(source)
             try:
-                document = load_path(path, max_bytes)
+                document = with_default_visibility(load_path(path, max_bytes), default_visibility)
                 if document.doc_id in origin:
                     raise DocumentError(f"duplicate document id {document.doc_id!r} (also {origin[document.doc_id]})")
                 origin[document.doc_id] = str(path)
@@ -143,6 +153,8 @@ def ingest_paths(
                 report.errors.append((str(path), str(exc)))
             else:
                 getattr(report, status).append(document.doc_id)
+                if document.unlabelled:
+                    report.unlabelled.append((document.doc_id, document.visibility))
                 report.chunks_written += n_chunks
                 report.texts_embedded += n_embedded
             advance(path.name)

@@ -2,9 +2,10 @@
 chunker has a single job whatever the source: Markdown (YAML front matter), HTML, PDF text layer,
 Word .docx and plain text.
 
-ACL defaults: no front matter → ``internal`` (api.md). Front matter that names roles or departments
-without a visibility is an error (the author meant *something* restricted; guessing either way is
-wrong). An unknown visibility is an error (copilot.crm.permissions decides).
+ACL defaults: no visibility → admins only, marked ``unlabelled`` for the ingest report (api.md; an
+owner may choose otherwise with ``kb ingest --default-visibility``). Front matter that names roles or
+departments without a visibility is an error (the author meant *something* restricted; guessing either
+way is wrong). An unknown visibility is an error (copilot.crm.permissions decides).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 import yaml
 
 from copilot.core.errors import CopilotError
+from copilot.crm.permissions import UNLABELLED_VISIBILITY
 from knowledge_base.documents import Document, DocumentError
 
 SUPPORTED_SUFFIXES = (".md", ".markdown", ".html", ".htm", ".pdf", ".txt", ".docx")
@@ -65,10 +67,11 @@ def build_document(
         raise DocumentError(f"invalid document id {doc_id!r} (letters, digits, '.', '_' or '-')")
     roles, departments = _str_list(meta, "roles"), _str_list(meta, "departments")
     visibility = meta.get("visibility")
+    unlabelled = visibility is None
     if visibility is None:
         if roles or departments:
             raise DocumentError("front matter lists roles/departments but no visibility (say 'restricted')")
-        visibility = "internal"
+        visibility = UNLABELLED_VISIBILITY  # deny by default: admins only until someone labels it
     if not isinstance(visibility, str):
         raise DocumentError(f"unknown visibility {visibility!r}")
     visibility = visibility.strip().lower()
@@ -82,6 +85,7 @@ def build_document(
         lang=str(meta.get("lang") or "").strip() or guess_lang(body),
         doc_type=str(meta.get("doc_type") or "").strip(),
         extra={k: str(v) for k, v in meta.items() if k not in _KNOWN_KEYS and isinstance(v, str | int | float)},
+        unlabelled=unlabelled,
     )
     try:
         document.acl_tokens  # noqa: B018 — validates the visibility through the one policy module

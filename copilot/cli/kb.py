@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import json
 from pathlib import Path
 
@@ -9,8 +10,11 @@ import typer
 from rich.console import Console
 
 from copilot.cli.common import err_console, friendly_errors, runtime
+from copilot.crm.permissions import VISIBILITIES
 
 app = typer.Typer(no_args_is_help=True)
+# The visibilities of api.md (copilot.crm.permissions.VISIBILITIES), as a choice for --default-visibility.
+Visibility = enum.Enum("Visibility", {v: v for v in VISIBILITIES}, type=str)  # type: ignore[misc]
 console = Console(emoji=False)
 
 
@@ -23,13 +27,22 @@ def ingest(
         help="sync the given folders: remove documents ingested from a file under them that is gone",
     ),
     as_json: bool = typer.Option(False, "--json", help="print the report as JSON"),
+    default_visibility: Visibility | None = typer.Option(
+        None, "--default-visibility",
+        help="who may read documents that carry no visibility label (without it: admins only)",
+    ),
 ) -> None:
     """Ingest documents. Unchanged files are skipped (nothing is embedded); changed files replace their
-    old chunks; a broken file is reported and skipped. Exit code 1 when any file failed."""
+    old chunks; a broken file is reported and skipped; a document without a visibility label is for
+    admins only (listed as unlabelled) unless --default-visibility says otherwise. Exit code 1 when any
+    file failed."""
     from knowledge_base.indexer import ingest_paths
 
     rt = runtime()
-    report = ingest_paths(rt.kb, paths, max_bytes=rt.settings.max_document_bytes, prune=prune, progress=True)
+    report = ingest_paths(
+        rt.kb, paths, max_bytes=rt.settings.max_document_bytes, prune=prune, progress=True,
+        default_visibility=default_visibility.value if default_visibility else None,
+    )
     if as_json:
         typer.echo(json.dumps(report.to_dict(), ensure_ascii=False, indent=2))
     else:
@@ -39,6 +52,9 @@ def ingest(
             f"({report.chunks_written} chunks written, {report.texts_embedded} embedded)",
             highlight=False,
         )
+    for doc_id, visibility in report.unlabelled:
+        who = "admins only" if visibility == "restricted" else visibility
+        err_console.print(f"[yellow]unlabelled:[/yellow] {doc_id} has no visibility: {who}", highlight=False)
     for path, message in report.errors:
         err_console.print(f"[red]error:[/red] {path}: {message}", highlight=False)
     if report.errors:

@@ -26,10 +26,10 @@ def test_front_matter_sets_acl_and_metadata() -> None:
     assert doc.products == ("LC-3015",)
 
 
-def test_no_front_matter_is_internal_and_title_from_heading() -> None:
+def test_no_front_matter_is_admins_only_and_title_from_heading() -> None:
     doc = md("# 冷柜保养\n每月清洁冷凝器。\n", "fridge.md")
-    assert doc.visibility == "internal"
-    assert doc.acl_tokens == {"internal"}
+    assert doc.visibility == "restricted" and doc.unlabelled  # api.md: deny by default, reported
+    assert doc.acl_tokens == frozenset()  # no token: only an admin's scope matches
     assert doc.title == "冷柜保养"
 
 
@@ -94,7 +94,7 @@ def test_pdf_text_layer(tmp_path: Path) -> None:
     path = tmp_path / "e410.pdf"
     pdf.output(str(path))
     doc = load_path(path, LIMIT)
-    assert "E-410" in doc.body and doc.visibility == "internal" and doc.lang == "en"
+    assert "E-410" in doc.body and doc.visibility == "restricted" and doc.unlabelled and doc.lang == "en"
 
 
 def test_pdf_unreadable_and_without_text(tmp_path: Path) -> None:
@@ -124,4 +124,4 @@ def test_docx_headings_become_sections() -> None:
 
 def test_plain_text_and_gb18030() -> None:
     doc = load_bytes("冷柜 F3 压缩机过载\n先断电十分钟再开机。".encode("gb18030"), "f3.txt", "x", LIMIT)
-    assert doc.title == "冷柜 F3 压缩机过载" and doc.visibility == "internal"
+    assert doc.title == "冷柜 F3 压缩机过载" and doc.visibility == "restricted" and doc.unlabelled
