@@ -3,8 +3,9 @@
     python -m eval.skill_cases [--database-url URL] [--json FILE]
 
 Without ``--database-url`` a fresh demo database is generated into a temporary SQLite file (same seed,
-same ids). Each case runs the skill's own ``run`` under the asker's principal, with the demo's pinned
-day, and is judged on:
+same ids). Each case is one ``Assistant.turn`` (the product's only door: input validation, injection
+check, citation check, audit row) naming the skill, as the asker, on the demo's pinned day (the
+``today`` setting, as ``CRM_COPILOT_TODAY`` pins it for the service), and is judged on:
 
 * next_best_action — precision@1: the top action has the expected kind and cites the expected
   evidence (and, where given, the top signal carries ``expected_facts``); a case with
@@ -23,10 +24,11 @@ import json
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 from sqlalchemy import select
@@ -36,13 +38,14 @@ from copilot.core.errors import CopilotError
 from copilot.crm.models import Account
 from copilot.crm.permissions import can, hidden_fields, model_for
 from copilot.crm.principal import Principal, load_principal
-from skills.base import PageContext, SkillContext, SkillRequest, SkillResult
+from skills.base import PageContext, SkillRequest, SkillResult
+
+if TYPE_CHECKING:
+    from copilot.service.runtime import Runtime
 
 DATASETS = Path(__file__).parent / "datasets"
 BARS = {"next_best_action.precision_at_1": 0.8, "ticket_lookup.exact_match": 0.9}
 ERROR_CODES = {"forbidden": 403, "not_found": 404, "bad_request": 400, "unprocessable": 422}
-
-Runner = Callable[..., SkillResult]
 
 
 def load_cases(skill: str) -> list[dict[str, Any]]:
@@ -99,13 +102,13 @@ def fls_leaks(session: Session, principal: Principal, result: SkillResult) -> li
     return leaks
 
 
-def citations_outside(session: Session, principal: Principal, ctx: SkillContext, result: SkillResult) -> list[str]:
-    """Citations not retrieved this turn, or naming a record the asker may not read."""
-    bad = []
+def citations_outside(session: Session, principal: Principal, result: SkillResult) -> list[str]:
+    """Citations the turn had to drop (the skill cited something it never retrieved), or naming a record
+    the asker may not read."""
+    dropped = "citations_dropped_not_retrieved" in result.warnings
+    bad = ["(citations dropped: not retrieved this turn)"] if dropped else []
     for c in result.citations:
-        if c.id not in ctx.retrieved:
-            bad.append(f"{c.id} (not retrieved)")
-        elif c.type == "crm":
+        if c.type == "crm":
             _, object_type, rid = c.id.split(":", 2)
             if not can(session, principal, object_type, int(rid)):
                 bad.append(f"{c.id} (not readable)")
@@ -113,20 +116,18 @@ def citations_outside(session: Session, principal: Principal, ctx: SkillContext,
 
 
 def _run(
-    session: Session, runtime: Any, runner: Runner, case: dict[str, Any], today: dt.date
-) -> tuple[SkillResult | None, SkillContext, Principal, CopilotError | None]:
+    session: Session, runtime: Runtime, skill: str, case: dict[str, Any]
+) -> tuple[SkillResult | None, Principal, CopilotError | None]:
+    """One turn as the case's asker (a user of the demo org: an unknown name is an error, not a stand-in)."""
     principal = load_principal(session, case["as"])
-    ctx = SkillContext(principal=principal, session=session, runtime=runtime, locale=case.get("locale") or "zh")
     try:
-        return runner(request_for(case), ctx, today=today), ctx, principal, None
+        return runtime.assistant.turn(session, principal, request_for(case), skill=skill), principal, None
     except CopilotError as exc:
-        return None, ctx, principal, exc
+        return None, principal, exc
 
 
-def judge_nba(session: Session, runtime: Any, case: dict[str, Any], today: dt.date) -> dict[str, Any]:
-    from skills.next_best_action import run
-
-    result, ctx, principal, exc = _run(session, runtime, run, case, today)
+def judge_nba(session: Session, runtime: Runtime, case: dict[str, Any]) -> dict[str, Any]:
+    result, principal, exc = _run(session, runtime, "next_best_action", case)
     row: dict[str, Any] = {"id": case["id"]}
     if exc is not None or result is None:
         expected = ERROR_CODES.get(str(case.get("error")))
@@ -146,7 +147,7 @@ def judge_nba(session: Session, runtime: Any, case: dict[str, Any], today: dt.da
         ok=ok,
         got=f"{top.kind} {top.evidence}" if top else None,
         fls=fls_leaks(session, principal, result),
-        outside=citations_outside(session, principal, ctx, result),
+        outside=citations_outside(session, principal, result),
     )
     return row
 
@@ -160,10 +161,8 @@ def expected_filters(session: Session, case: dict[str, Any]) -> dict[str, Any]:
     return exp
 
 
-def judge_ticket(session: Session, runtime: Any, case: dict[str, Any], today: dt.date) -> dict[str, Any]:
-    from skills.ticket_lookup import run
-
-    result, ctx, principal, exc = _run(session, runtime, run, case, today)
+def judge_ticket(session: Session, runtime: Runtime, case: dict[str, Any]) -> dict[str, Any]:
+    result, principal, exc = _run(session, runtime, "ticket_lookup", case)
     row: dict[str, Any] = {"id": case["id"]}
     if exc is not None or result is None:
         row.update(ok=False, got=f"error {getattr(exc, 'status_code', '?')}: {exc}")
@@ -180,7 +179,7 @@ def judge_ticket(session: Session, runtime: Any, case: dict[str, Any], today: dt
         want=want if not ok else None,
         not_understood=result.data.get("not_understood"),
         fls=fls_leaks(session, principal, result),
-        outside=citations_outside(session, principal, ctx, result) + [f"row {i} unreadable" for i in unreadable],
+        outside=citations_outside(session, principal, result) + [f"row {i} unreadable" for i in unreadable],
     )
     return row
 
@@ -196,17 +195,35 @@ def _summary(skill: str, metric: str, rows: list[dict[str, Any]]) -> dict[str, A
     }
 
 
+@contextmanager
+def pinned_day(runtime: Runtime, today: dt.date) -> Iterator[Runtime]:
+    """``runtime``, or the same deployment with its business day pinned to ``today`` (the demo's): the day
+    is a setting of the service, as CRM_COPILOT_TODAY, not a parameter a skill could be handed."""
+    if runtime.settings.today == today:
+        yield runtime
+        return
+    from copilot.service.runtime import Runtime
+
+    pinned = Runtime(runtime.settings.model_copy(update={"today": today}))
+    try:
+        yield pinned
+    finally:
+        pinned.close()
+
+
 def run_all(
-    session: Session, runtime: Any, today: dt.date, skills: Iterable[str] = ("next_best_action", "ticket_lookup")
+    runtime: Runtime, today: dt.date, skills: Iterable[str] = ("next_best_action", "ticket_lookup")
 ) -> dict[str, Any]:
     report: dict[str, Any] = {"today": today.isoformat()}
     t0 = time.perf_counter()
-    if "next_best_action" in skills:
-        rows = [judge_nba(session, runtime, c, today) for c in load_cases("next_best_action")]
-        report["next_best_action"] = _summary("next_best_action", "precision_at_1", rows)
-    if "ticket_lookup" in skills:
-        rows = [judge_ticket(session, runtime, c, today) for c in load_cases("ticket_lookup")]
-        report["ticket_lookup"] = _summary("ticket_lookup", "exact_match", rows)
+    with pinned_day(runtime, today) as rt, rt.sessions() as session:
+        if "next_best_action" in skills:
+            rows = [judge_nba(session, rt, c) for c in load_cases("next_best_action")]
+            report["next_best_action"] = _summary("next_best_action", "precision_at_1", rows)
+        if "ticket_lookup" in skills:
+            rows = [judge_ticket(session, rt, c) for c in load_cases("ticket_lookup")]
+            report["ticket_lookup"] = _summary("ticket_lookup", "exact_match", rows)
+        session.commit()  # the turns' audit rows
     report["seconds"] = round(time.perf_counter() - t0, 2)
     report["bars_met"] = all(
         report[k.split(".")[0]][k.split(".")[1]] >= bar for k, bar in BARS.items() if k.split(".")[0] in report
@@ -244,9 +261,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         url = args.database_url or _demo_database(Path(tmp) / "demo.sqlite3")
-        runtime = Runtime(Settings(database_url=url))
-        with runtime.sessions() as session:
-            report = run_all(session, runtime, DEMO_TODAY)
+        runtime = Runtime(Settings(database_url=url, today=DEMO_TODAY))
+        report = run_all(runtime, DEMO_TODAY)
         runtime.close()
     text = json.dumps(report, ensure_ascii=False, indent=2, default=str)
     print(text)

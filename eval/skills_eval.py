@@ -178,8 +178,7 @@ def _deterministic_skills(runtime: Runtime, metrics: dict[str, float], gates: di
         from eval.skill_cases import BARS, run_all
     except ImportError:
         return
-    with runtime.sessions() as session:
-        report = run_all(session, runtime, DEMO_TODAY)
+    report = run_all(runtime, DEMO_TODAY)
     for skill in ("next_best_action", "ticket_lookup"):
         part = report.get(skill)
         if not part:

@@ -1,7 +1,8 @@
 """CRM record retrieval: the page's record and its related records, as short cited facts.
 
-Every query goes through the permission policy (``read_filter`` inside the WHERE) and every field
-through field-level security (``visible_dict``), so a fact can only say what the asker may see.
+Every query goes through the asker's record repository (``copilot.crm.repository.Records``: the
+permission predicate inside the WHERE) and every field through field-level security (``records.masked``),
+so a fact can only say what the asker may see. There is no session here to query around it.
 """
 
 from __future__ import annotations
@@ -14,8 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from copilot.crm.models import (
     Account,
@@ -32,10 +31,10 @@ from copilot.crm.models import (
     Receivable,
     Ticket,
     TicketMessage,
-    User,
 )
-from copilot.crm.permissions import get_visible, read_filter, visible_dict
+from copilot.crm.permissions import visible_dict
 from copilot.crm.principal import Principal
+from copilot.crm.repository import Records
 from retrievers.facts import Fact
 
 # Field labels per object type, in display order. A field absent here is never put in a fact.
@@ -218,27 +217,23 @@ class RecordBundle:
 
 
 class RecordRetriever:
-    def __init__(self, session: Session, principal: Principal, locale: str = "zh") -> None:
-        self.session = session
-        self.principal = principal
+    def __init__(self, records: Records, locale: str = "zh") -> None:
+        self.records = records
+        self.principal = records.principal
         self.locale = locale
 
     def _visible(
         self, object_type: str, model: Any, *where: Any, order: Any = None, limit: int | None = None
     ) -> list[Any]:
-        stmt = select(model).where(read_filter(self.principal, object_type), *where)
-        if order is not None:
-            stmt = stmt.order_by(order)
-        if limit is not None:
-            stmt = stmt.limit(limit)
-        return list(self.session.scalars(stmt))
+        # ``model`` names the table the clauses are on; the repository picks it from ``object_type``.
+        return self.records.list(object_type, *where, order_by=order, limit=limit)
 
     def facts_for(self, object_type: str, records: Iterable[Any]) -> list[Fact]:
         return [record_fact(self.principal, object_type, r, self.locale) for r in records]
 
     def bundle(self, object_type: str, record_id: int) -> RecordBundle:
         """The record (404 if invisible) with its related records. Raises NotFound/BadRequest."""
-        record = get_visible(self.session, self.principal, object_type, record_id)
+        record = self.records.get(object_type, record_id)
         bundle = RecordBundle(object_type, record, record_fact(self.principal, object_type, record, self.locale))
         gather = getattr(self, f"_related_{object_type}", None)
         if gather is not None:
@@ -369,9 +364,7 @@ class RecordRetriever:
         return list(reversed(rows))
 
     def campaign(self, campaign_id: int) -> Campaign:
-        return get_visible(self.session, self.principal, "campaign", campaign_id)
+        return self.records.get("campaign", campaign_id)  # type: ignore[no-any-return]
 
     def user_name(self, user_id: int | None) -> str | None:
-        if user_id is None:
-            return None
-        return self.session.scalar(select(User.display_name).where(User.id == user_id))
+        return self.records.user_name(user_id)

@@ -8,28 +8,24 @@ whether streamed turns may show its model tokens as they arrive) and implemented
 
 from __future__ import annotations
 
-import importlib
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import Any, Literal, Protocol
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
 from copilot.core.errors import BadRequest, Forbidden
 from copilot.core.locale import Locale
+from copilot.crm.permissions import may_use_skill
 from copilot.crm.principal import Principal
 from copilot.crm.repository import Records
 from retrievers.facts import Fact
-
-if TYPE_CHECKING:
-    from sqlalchemy.orm import Session
-
-    from copilot.service.runtime import Runtime
+from skills.ports import Clock, Composer, Knowledge, SkillSettings, Templates
 
 DEFS_DIR = Path(__file__).parent / "defs"
 
@@ -145,14 +141,18 @@ class TokenSink(Protocol):
 
 @dataclass
 class SkillContext:
-    """Everything a skill may touch for one turn, all bound to the asker."""
+    """Everything a skill may touch for one turn, all bound to the asker: typed ports (skills/ports.py),
+    no session, no runtime. Built by the service (``Assistant.context``), never by a skill."""
 
     principal: Principal
-    session: Session
-    runtime: Runtime
     # The only way a skill reads CRM records: every query carries the principal's read predicate.
-    # (Transitional default: built from ``session`` until the ports refactor removes session/runtime.)
-    records: Records = None  # type: ignore[assignment]
+    records: Records
+    # The only way a skill reads the knowledge base: searches carry the principal's ACL.
+    knowledge: Knowledge
+    composer: Composer
+    templates: Templates
+    clock: Clock
+    settings: SkillSettings = field(default_factory=SkillSettings)
     locale: Locale = "zh"
     trace_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     timings_ms: dict[str, float] = field(default_factory=dict)
@@ -167,10 +167,6 @@ class SkillContext:
     token_sink: TokenSink | None = None
     # The request's earlier turns (bounded, re-checked): compose puts them before the prompt's last message.
     history: list[PriorTurn] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        if self.records is None:
-            self.records = Records(self.session, self.principal)
 
     @contextmanager
     def timed(self, stage: str) -> Iterator[None]:
@@ -203,7 +199,8 @@ class SkillSpec(BaseModel):
     name: str
     title: dict[str, str]
     description: dict[str, str]
-    handler: str  # "skills.record_qa:run"
+    # "skills.record_qa:run": documents (and is checked against) the function skills/handlers.py registers.
+    handler: str
     template: str
     object_types: list[str] = Field(default_factory=list)
     required_roles: list[str] = Field(default_factory=list)  # any of; empty = every signed-in user
@@ -220,15 +217,11 @@ class SkillSpec(BaseModel):
     stream_tokens: bool = Field(default=False, strict=True)
 
     def allowed(self, principal: Principal) -> bool:
-        return principal.is_admin or not self.required_roles or bool(set(self.required_roles) & principal.roles)
+        return may_use_skill(principal, self.required_roles)  # the policy decides (copilot.crm.permissions)
 
     def check_allowed(self, principal: Principal) -> None:
         if not self.allowed(principal):
             raise Forbidden(f"skill {self.name!r} needs one of the roles {', '.join(self.required_roles)}")
-
-    def resolve(self) -> Callable[[SkillRequest, SkillContext], SkillResult]:
-        module_name, _, attr = self.handler.partition(":")
-        return getattr(importlib.import_module(module_name), attr)  # type: ignore[no-any-return]
 
 
 def load_specs(defs_dir: Path = DEFS_DIR) -> dict[str, SkillSpec]:

@@ -14,14 +14,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from copilot.llm.gateway import LLMResult
+from copilot.llm.structured import JsonSchema
+from prompts.registry import RenderedPrompt
 from retrievers.facts import Fact
 from skills.base import Action, PromptRef, SkillContext, SkillRequest, SkillResult, SkillSpec
 from skills.history import with_history
-
-if TYPE_CHECKING:
-    from prompts.registry import Registry, RenderedPrompt
 
 # Contact fields whose values are people's names: masked before a prompt leaves for a model when
 # settings.mask_contact_names is on (the gateway's regexes catch phones and e-mails, not names).
@@ -38,16 +38,6 @@ class Composed:
     parsed: Any = None
     hash: str = ""
     rendered: RenderedPrompt | None = field(default=None, repr=False)
-
-
-def registry(ctx: SkillContext) -> Registry:
-    """The runtime's template registry; a bare Runtime (tests, scripts) gets the packaged templates."""
-    reg = getattr(ctx.runtime, "prompts", None)
-    if reg is None:
-        from prompts.registry import Registry
-
-        reg = Registry.load(getattr(ctx.runtime.settings, "prompts_dir", None))
-    return reg  # type: ignore[no-any-return]
 
 
 def fact_vars(facts: Iterable[Fact]) -> list[dict[str, str]]:
@@ -82,42 +72,43 @@ def compose(
     """Render ``template_id`` in ``ctx.locale`` with ``variables``, remember ``facts`` and answer."""
     ctx.remember(list(facts))
     with ctx.timed("render"):
-        rendered = registry(ctx).render(template_id, variables, version=version, locale=ctx.locale)
+        rendered = ctx.templates.render(template_id, variables, version=version, locale=ctx.locale)
     # The conversation so far (bounded, re-checked by the service) goes before the prompt's last message.
     rendered = with_history(rendered, ctx.history)
     ref = PromptRef(id=rendered.id, version=rendered.version)
     ctx.template_hash = rendered.hash
     names: list[str] = []
-    if getattr(ctx.runtime.settings, "mask_contact_names", True):
+    if ctx.settings.mask_contact_names:
         names = [*contact_names(facts), *(n for n in extra_names if n)]
-    llm = getattr(ctx.runtime, "llm", None)
     with ctx.timed("compose"):
-        if llm is None:
-            # No gateway wired (a bare Runtime): the offline body is the answer, as the offline provider would.
-            return Composed(rendered.offline_text, ref, "offline", False, None, None, rendered.hash, rendered)
-        out = _call_gateway(
-            llm, rendered, json_schema=json_schema or rendered.output_schema, names=names, facts=facts, ctx=ctx
+        out = _call_composer(
+            rendered, json_schema=json_schema or rendered.output_schema, names=names, facts=facts, ctx=ctx
         )
     return Composed(
-        text=str(getattr(out, "text", "") or ""),
+        text=out.text,
         prompt=ref,
-        provider=str(getattr(out, "provider", "offline") or "offline"),
-        degraded=bool(getattr(out, "degraded", False)),
-        reason=getattr(out, "degraded_reason", None),
-        parsed=getattr(out, "parsed", None),
+        provider=out.provider,
+        degraded=out.degraded,
+        reason=out.degraded_reason,
+        parsed=out.parsed,
         hash=rendered.hash,
         rendered=rendered,
     )
 
 
-def _call_gateway(
-    llm: Any, rendered: RenderedPrompt, *, json_schema: Any, names: list[str], facts: Sequence[Fact], ctx: SkillContext
-) -> Any:
+def _call_composer(
+    rendered: RenderedPrompt,
+    *,
+    json_schema: JsonSchema | None,
+    names: list[str],
+    facts: Sequence[Fact],
+    ctx: SkillContext,
+) -> LLMResult:
     flagged = sorted({str(f.meta.get("doc_id", f.id)) for f in facts if f.meta.get("flagged")})
     injection = bool(flagged) or "injection_detected" in ctx.flags
-    if _streams(llm, json_schema, ctx):
-        return _stream_gateway(llm, rendered, names=names, injection=injection, flagged=flagged, ctx=ctx)
-    return llm.run(
+    if _streams(json_schema, ctx):
+        return _stream(rendered, names=names, injection=injection, flagged=flagged, ctx=ctx)
+    return ctx.composer.run(
         rendered,
         names=names,
         json_schema=json_schema,
@@ -126,31 +117,26 @@ def _call_gateway(
     )
 
 
-def _streams(llm: Any, json_schema: Any, ctx: SkillContext) -> bool:
+def _streams(json_schema: JsonSchema | None, ctx: SkillContext) -> bool:
     """Stream only when someone listens and there are model tokens worth showing: not offline (its text is
-    the finished answer already), not JSON (half an object is no answer), not a stand-in gateway without a
-    stream path (prompt preview)."""
-    return (
-        ctx.token_sink is not None
-        and json_schema is None
-        and callable(getattr(llm, "stream", None))
-        and not getattr(llm, "is_offline", True)
-    )
+    the finished answer already; prompt preview is offline too), not JSON (half an object is no answer)."""
+    return ctx.token_sink is not None and json_schema is None and not ctx.composer.is_offline
 
 
-def _stream_gateway(
-    llm: Any, rendered: RenderedPrompt, *, names: list[str], injection: bool, flagged: list[str], ctx: SkillContext
-) -> Any:
+def _stream(
+    rendered: RenderedPrompt, *, names: list[str], injection: bool, flagged: list[str], ctx: SkillContext
+) -> LLMResult:
     sink = ctx.token_sink
     assert sink is not None
     # One streamed model call per turn: a second compose in the same turn must not add its text to the
     # client's running answer, so the sink is used up here.
     ctx.token_sink = None
     sink.model_started(ctx.skill, ctx.trace_id)
-    stream = llm.stream(rendered, names=names, injection_detected=injection, flagged_documents=flagged)
+    stream = ctx.composer.stream(rendered, names=names, injection_detected=injection, flagged_documents=flagged)
     for piece in stream:
         sink.delta(piece)
     # The gateway's own rules made this: the whole text, or the fallback / partial text marked degraded.
+    assert stream.result is not None  # set once iteration is done
     return stream.result
 
 

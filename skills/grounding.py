@@ -1,21 +1,18 @@
 """Shared grounding helpers for the writing skills: KB search as cited facts, article sections, dates.
 
-Knowledge-base access always goes through ``runtime.kb.search`` with the asker's ACL tokens, so the
-filter is inside the query (design.md); nothing here re-implements visibility.
+Knowledge-base access always goes through ``ctx.knowledge`` (skills/ports.py), which is bound to the
+asker's ACL, so the filter is inside the query (design.md); nothing here re-implements visibility.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import json
 import re
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from collections.abc import Iterable, Sequence
 
-from copilot.crm.permissions import may_read_document, principal_acl_tokens
 from copilot.llm.trust import sanitize_snippets
 from retrievers.facts import Fact
+from retrievers.hybrid import SearchHit
 from skills.base import SkillContext
 
 # Article headings (zh and en) → one canonical section name the skills ask for.
@@ -44,14 +41,6 @@ _INLINE_HEADING = re.compile(r"^\s*([^\s|#\-*\d][^：:|]{0,30})[：:]\s*$")  # "
 _ITEM = re.compile(r"^\s*(?:\d+[.、)]|[-*•])\s+(.*\S)\s*$")
 _TABLE_ROW = re.compile(r"^\s*\|(.+)\|\s*$")
 _TABLE_RULE = re.compile(r"^\s*\|?\s*:?-{2,}")
-
-
-def today(ctx: SkillContext) -> dt.date:
-    """The business date: settings.today when a deployment pins it (the demo does), else the clock."""
-    pinned = getattr(ctx.runtime.settings, "today", None)
-    if isinstance(pinned, dt.date):
-        return pinned
-    return dt.date.today()
 
 
 def canonical_section(heading: str) -> str | None:
@@ -95,47 +84,29 @@ def parse_sections(text: str) -> dict[str, list[str]]:
     return out
 
 
-def _get(hit: Any, key: str, default: Any = None) -> Any:
-    if isinstance(hit, Mapping):
-        return hit.get(key, default)
-    return getattr(hit, key, default)
-
-
-def hit_to_fact(hit: Any) -> Fact:
-    """A KB hit (retrievers.hybrid.SearchHit, a stored record, a mapping or a Fact) as a citable Fact."""
-    if isinstance(hit, Fact):
-        return hit
-    meta = dict(_get(hit, "metadata", None) or _get(hit, "meta", None) or {})
-    for key in ("heading", "lang", "products", "visibility", "doc_type", "source", "title"):
-        value = _get(hit, key, None)
-        if value not in (None, "", ()):
+def hit_to_fact(hit: SearchHit) -> Fact:
+    """A KB hit as a citable Fact (id ``kb:<chunk id>``)."""
+    meta: dict[str, object] = {}
+    for key in ("heading", "lang", "products", "visibility", "source", "title"):
+        value = getattr(hit, key)
+        if value not in ("", ()):
             meta[key] = list(value) if isinstance(value, tuple) else value
-    doc = str(_get(hit, "doc_id", None) or meta.get("doc_id") or "")
-    chunk_id = str(_get(hit, "chunk_id", None) or _get(hit, "id", None) or doc)
-    meta["doc_id"] = doc
-    meta.setdefault("chunk_id", chunk_id)
-    if "ordinal" not in meta:
-        m = re.search(r"#(\d+)", chunk_id)  # "<doc>#0003-<hash>": the chunk's position in its document
-        meta["ordinal"] = int(m.group(1)) if m else 0
-    score = _get(hit, "score", None)
-    if score is not None:
-        meta["score"] = float(score)
+    chunk_id = hit.chunk_id or hit.doc_id
+    meta["doc_id"] = hit.doc_id
+    meta["chunk_id"] = chunk_id
+    m = re.search(r"#(\d+)", chunk_id)  # "<doc>#0003-<hash>": the chunk's position in its document
+    meta["ordinal"] = int(m.group(1)) if m else 0
+    meta["score"] = float(hit.score)
     fact_id = chunk_id if chunk_id.startswith("kb:") else f"kb:{chunk_id}"
-    title = str(meta.get("title") or doc)
-    return Fact(id=fact_id, type="kb", title=title, text=str(_get(hit, "text", "")), meta=meta)
+    return Fact(id=fact_id, type="kb", title=hit.title or hit.doc_id, text=hit.text, meta=meta)
 
 
 def kb_search(ctx: SkillContext, query: str, k: int = 6) -> list[Fact]:
     """Top-k KB chunks the asker may read, as facts (not yet remembered: callers remember what they use)."""
-    kb = getattr(ctx.runtime, "kb", None)
-    if kb is None or not query.strip():
+    if not query.strip():
         return []
-    tokens = principal_acl_tokens(ctx.principal)
     with ctx.timed("retrieval_kb"):
-        # Chunk level: a skill reads several sections of its chosen article.
-        hits = kb.search(query, tokens, k, per_document=None)
-    if isinstance(hits, Mapping):  # {"results": [...]} shapes
-        hits = hits.get("results", [])
+        hits = ctx.knowledge.search(query, k)
     facts = [hit_to_fact(h) for h in hits]
     # Retrieved text is untrusted: sentences that try to instruct the model are cut before any prompt
     # sees them, and the chunk is marked so the gateway and the audit row know.
@@ -218,49 +189,15 @@ SECTION_QUERY = {
 
 
 def article_chunks(ctx: SkillContext, chosen: Sequence[Fact], query: str, k: int = 12) -> list[Fact]:
-    """All chunks of the chosen article the asker may read, not only those that ranked in the top-k.
-
-    A KB that can list a document's chunks (under the same ACL tokens) is asked directly; otherwise
-    a second search aimed at the article's section headings collects the missing sections.
-    """
+    """All chunks of the chosen article the asker may read, not only those that ranked in the top-k (a
+    top-k search rarely returns every section of one article). The knowledge port lists them under the
+    asker's ACL; ``query``/``k`` are kept for callers and unused."""
+    del query, k
     if not chosen:
         return []
-    target = doc_id(chosen[0])
-    kb = getattr(ctx.runtime, "kb", None)
-    lister = getattr(kb, "document_chunks", None)
     found: dict[str, Fact] = {f.id: f for f in chosen}
-    if callable(lister):
-        with ctx.timed("retrieval_kb"):
-            hits = lister(target, principal_acl_tokens(ctx.principal))
-        for fact in (hit_to_fact(h) for h in hits):
-            found.setdefault(fact.id, fact)
-    elif _manifest_chunks(ctx, kb, target) is not None:
-        for fact in _manifest_chunks(ctx, kb, target) or []:
-            found.setdefault(fact.id, fact)
-    else:
-        lang = str(chosen[0].meta.get("lang") or ctx.locale)
-        extra = f"{chosen[0].title} {query} {SECTION_QUERY.get(lang, SECTION_QUERY['zh'])}"
-        for fact in kb_search(ctx, extra, k=k):
-            if doc_id(fact) == target:
-                found.setdefault(fact.id, fact)
+    with ctx.timed("retrieval_kb"):
+        hits = ctx.knowledge.document_chunks(doc_id(chosen[0]))
+    for fact in (hit_to_fact(h) for h in hits):
+        found.setdefault(fact.id, fact)
     return list(found.values())
-
-
-def _manifest_chunks(ctx: SkillContext, kb: Any, target: str) -> list[Fact] | None:
-    """A document's live chunks from retrievers.hybrid.KnowledgeIndex's manifest (``docs``/``records``),
-    only when the asker may read the document (copilot.crm.permissions decides); None when the index
-    has no manifest. Needed because a top-k search rarely returns every section of one article.
-    """
-    docs, records = getattr(kb, "docs", None), getattr(kb, "records", None)
-    if not isinstance(docs, Mapping) or not isinstance(records, Mapping):
-        return None
-    entry = docs.get(target)
-    if entry is None:
-        return []
-    try:
-        tokens = json.loads(str(getattr(entry, "group", "[]")))
-    except ValueError:
-        return []
-    if not may_read_document(ctx.principal, tokens):
-        return []
-    return [hit_to_fact(records[cid]) for cid in getattr(entry, "chunk_ids", ()) if cid in records]

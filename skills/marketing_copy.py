@@ -12,8 +12,6 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
-
 from copilot.core.errors import BadRequest
 from copilot.crm.models import Product
 from retrievers.crm_records import RecordRetriever, record_fact
@@ -108,14 +106,14 @@ def _counts_variants(match: re.Match[str], message: str) -> bool:
 def _product(ctx: SkillContext, request: SkillRequest, campaign_product: int | None) -> Product | None:
     code = request.input.get("product")
     if code:
-        row = ctx.session.scalar(select(Product).where(Product.code == str(code).upper()))
+        row = ctx.records.first("product", Product.code == str(code).upper())
         if row is None:
             raise BadRequest(f"unknown product code {code!r}")
         return row
     if request.context is not None and request.context.object_type == "product":
-        return ctx.session.get(Product, request.context.object_id)
+        return ctx.records.find("product", request.context.object_id)  # type: ignore[no-any-return]
     if campaign_product:
-        return ctx.session.get(Product, campaign_product)
+        return ctx.records.find("product", campaign_product)  # type: ignore[no-any-return]
     return None
 
 
@@ -274,7 +272,7 @@ def format_variant(i: int, variant: dict[str, str], channel: str, zh: bool) -> s
 
 def run(request: SkillRequest, ctx: SkillContext) -> SkillResult:
     load_specs()["marketing_copy"].check_allowed(ctx.principal)  # marketers only, also off the assistant path
-    codes = list(ctx.session.scalars(select(Product.code)))
+    codes = [str(code) for (code,) in ctx.records.rows("product", Product.code)]
     inp = understood_from_message(request.message, codes) | dict(request.input)
     request = request.model_copy(update={"input": inp})
     lang = str(inp.get("language") or ctx.locale)
@@ -282,7 +280,7 @@ def run(request: SkillRequest, ctx: SkillContext) -> SkillResult:
     channel = str(inp.get("channel") or "wecom")
     n_variants = int(inp.get("variants") or 1)
     length = str(inp.get("length") or "medium")
-    retriever = RecordRetriever(ctx.session, ctx.principal, ctx.locale)
+    retriever = RecordRetriever(ctx.records, ctx.locale)
 
     campaign_id = inp.get("campaign_id") or (
         request.context.object_id if request.context and request.context.object_type == "campaign" else None

@@ -54,7 +54,7 @@ def salutation(name: str, lang: str, register: str) -> str:
 def run(request: SkillRequest, ctx: SkillContext) -> SkillResult:
     if request.context is None or request.context.object_type != "ticket":
         raise BadRequest("reply_suggestion works on a ticket page: give context {object_type: ticket, object_id}")
-    retriever = RecordRetriever(ctx.session, ctx.principal, ctx.locale)
+    retriever = RecordRetriever(ctx.records, ctx.locale)
     with ctx.timed("retrieval"):
         bundle = retriever.bundle("ticket", request.context.object_id)
         messages = [m for m in retriever.ticket_messages(bundle.record.id) if m.author_kind in ("customer", "agent")]

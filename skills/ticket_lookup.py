@@ -1,8 +1,9 @@
 """ticket_lookup: plain words → filters (skills/ticket_filters.py) → one permission-filtered query.
 
-The query is always ``select(Ticket).where(read_filter(principal, "ticket"), <filters>)`` built from
-SQLAlchemy expressions with bound parameters — never SQL text. Customer names, serials and ticket
-numbers are resolved only among records the asker may read, and rows leave as ``visible_dict``.
+The query always goes through the asker's record repository (``ctx.records``: the permission predicate
+is in its WHERE), built from SQLAlchemy expressions with bound parameters — never SQL text. Customer
+names, serials and ticket numbers are resolved only among records the asker may read, and rows leave
+as ``records.masked``.
 The answer shows the filters understood and the words not understood.
 """
 
@@ -11,12 +12,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, and_, case, func, or_
 
-from copilot.crm.models import Account, Device, Opportunity, Product, Ticket, User
-from copilot.crm.permissions import read_filter, visible_dict
-from copilot.crm.principal import Principal
+from copilot.crm.models import Account, Device, Opportunity, Product, Ticket
+from copilot.crm.repository import Records
 from retrievers.facts import Fact
 from skills.base import SkillContext, SkillRequest, SkillResult
 from skills.compose import compose, result_from
@@ -54,37 +53,35 @@ PRIORITY_RANK = {"urgent": 0, "high": 1, "medium": 2, "low": 3}
 
 
 class DbResolver:
-    """Names → ids, among what the asker may read (each lookup carries read_filter)."""
+    """Names → ids, among what the asker may read (every lookup goes through the record repository)."""
 
-    def __init__(self, session: Session, principal: Principal, page_account_id: int | None) -> None:
-        self.session, self.principal, self.page_account_id = session, principal, page_account_id
+    def __init__(self, records: Records, page_account_id: int | None) -> None:
+        self.records, self.page_account_id = records, page_account_id
 
     def accounts(self, fragment: str) -> list[tuple[int, str]]:
-        q = (
-            select(Account.id, Account.name)
-            .where(Account.name.contains(fragment, autoescape=True), read_filter(self.principal, "account"))
-            .order_by(Account.id)
-            .limit(ACCOUNT_MATCH_LIMIT)
+        found = self.records.rows(
+            "account",
+            Account.id,
+            Account.name,
+            where=[Account.name.contains(fragment, autoescape=True)],
+            order_by=Account.id,
+            limit=ACCOUNT_MATCH_LIMIT,
         )
-        return [(int(i), str(n)) for i, n in self.session.execute(q)]
+        return [(int(i), str(n)) for i, n in found]
 
     def product_codes(self) -> list[str]:
-        return list(self.session.scalars(select(Product.code).where(read_filter(self.principal, "product"))))
+        return [str(code) for (code,) in self.records.rows("product", Product.code)]
 
     def ticket_number(self, token: str) -> str | None:
-        q = select(Ticket.number).where(
-            func.upper(Ticket.number) == token.upper(), read_filter(self.principal, "ticket")
-        )
-        return self.session.scalar(q)
+        found = self.records.rows("ticket", Ticket.number, where=[func.upper(Ticket.number) == token.upper()], limit=1)
+        return str(found[0][0]) if found else None
 
     def device_serial(self, token: str) -> str | None:
-        q = select(Device.serial).where(
-            func.upper(Device.serial) == token.upper(), read_filter(self.principal, "device")
-        )
-        return self.session.scalar(q)
+        found = self.records.rows("device", Device.serial, where=[func.upper(Device.serial) == token.upper()], limit=1)
+        return str(found[0][0]) if found else None
 
 
-def page_account_id(session: Session, principal: Principal, request: SkillRequest) -> int | None:
+def page_account_id(records: Records, request: SkillRequest) -> int | None:
     """The customer of the page the asker is on (account, ticket, opportunity, device), if visible."""
     ctx = request.context
     if ctx is None:
@@ -94,14 +91,14 @@ def page_account_id(session: Session, principal: Principal, request: SkillReques
     if model is None:
         return None
     column = model.id if model is Account else model.account_id
-    value = session.scalar(select(column).where(model.id == ctx.object_id, read_filter(principal, ctx.object_type)))
-    return int(value) if value is not None else None
+    found = records.rows(ctx.object_type, column, where=[model.id == ctx.object_id], limit=1)
+    return int(found[0][0]) if found and found[0][0] is not None else None
 
 
 def resolve_now(ctx: SkillContext, today: dt.date) -> dt.datetime:
     """SLA clock. A pinned business day (the demo's) is read at its close of business, 18:00."""
-    if today == dt.date.today():
-        return dt.datetime.now()
+    if today == ctx.clock.now().date():
+        return ctx.clock.now()
     return dt.datetime.combine(today, BUSINESS_CLOSE)
 
 
@@ -113,9 +110,11 @@ def breached_clause(now: dt.datetime) -> ColumnElement[bool]:
     )
 
 
-def where_clauses(filters: dict[str, Any], principal: Principal, now: dt.datetime) -> list[ColumnElement[bool]]:
-    """The understood filters as SQL expressions (bound parameters only)."""
-    clauses: list[ColumnElement[bool]] = [read_filter(principal, "ticket")]
+def where_clauses(filters: dict[str, Any], records: Records, now: dt.datetime) -> list[ColumnElement[bool]]:
+    """The understood filters as SQL expressions (bound parameters only); ``records`` adds the permission
+    predicate to the query itself, and the device sub-selects are filtered the same way."""
+    principal = records.principal
+    clauses: list[ColumnElement[bool]] = []
     if "status" in filters:
         clauses.append(Ticket.status.in_(filters["status"]))
     if "priority" in filters:
@@ -128,14 +127,11 @@ def where_clauses(filters: dict[str, Any], principal: Principal, now: dt.datetim
         clauses.append(Ticket.number.in_(filters["numbers"]))
     if "device_serials" in filters:
         serials = filters["device_serials"]
-        devices = select(Device.id).where(Device.serial.in_(serials), read_filter(principal, "device"))
+        devices = records.visible_ids("device", Device.serial.in_(serials))
         clauses.append(Ticket.device_id.in_(devices))
     if "product_codes" in filters:
-        devices = (
-            select(Device.id)
-            .join(Product, Product.id == Device.product_id)
-            .where(Product.code.in_(filters["product_codes"]), read_filter(principal, "device"))
-        )
+        products = records.visible_ids("product", Product.code.in_(filters["product_codes"]))
+        devices = records.visible_ids("device", Device.product_id.in_(products))
         clauses.append(Ticket.device_id.in_(devices))
     if filters.get("assignee") == "me":
         clauses.append(Ticket.assignee_id == principal.user_id)
@@ -163,7 +159,7 @@ def run(
     today: dt.date | None = None,
     now: dt.datetime | None = None,
 ) -> SkillResult:
-    session, principal = ctx.session, ctx.principal
+    records = ctx.records
     locale = request.locale or ctx.locale
     ctx.locale = locale
     today = resolve_today(ctx, today)
@@ -171,16 +167,14 @@ def run(
     query = str(request.input.get("query") or request.message or "").strip()
 
     with ctx.timed("parse"):
-        resolver = DbResolver(session, principal, page_account_id(session, principal, request))
+        resolver = DbResolver(records, page_account_id(records, request))
         pq = parse(query, today=today, resolver=resolver)
-    clauses = where_clauses(pq.filters, principal, now)
+    clauses = where_clauses(pq.filters, records, now)
     rank = case(PRIORITY_RANK, value=Ticket.priority, else_=9)
     with ctx.timed("retrieval"):
-        total = int(session.scalar(select(func.count()).select_from(Ticket).where(*clauses)) or 0)
-        tickets = list(
-            session.scalars(select(Ticket).where(*clauses).order_by(rank, Ticket.sla_due, Ticket.id).limit(ROW_LIMIT))
-        )
-    rows, facts = _rows(session, principal, tickets, now, locale)
+        total = records.count("ticket", *clauses)
+        tickets = records.list("ticket", *clauses, order_by=[rank, Ticket.sla_due, Ticket.id], limit=ROW_LIMIT)
+    rows, facts = _rows(records, tickets, now, locale)
     shown = facts[:SHOWN]
     variables = {
         "query": query,
@@ -214,30 +208,16 @@ def run(
 
 
 def _rows(
-    session: Session, principal: Principal, tickets: list[Ticket], now: dt.datetime, locale: str
+    records: Records, tickets: list[Ticket], now: dt.datetime, locale: str
 ) -> tuple[list[dict[str, Any]], list[Fact]]:
     account_ids = sorted({t.account_id for t in tickets})
-    names = (
-        dict(
-            session.execute(
-                select(Account.id, Account.name).where(Account.id.in_(account_ids), read_filter(principal, "account"))
-            )
-            .tuples()
-            .all()
-        )
-        if account_ids
-        else {}
-    )
-    user_ids = sorted({t.assignee_id for t in tickets if t.assignee_id})
-    users = (
-        dict(session.execute(select(User.id, User.display_name).where(User.id.in_(user_ids))).tuples().all())
-        if user_ids
-        else {}
-    )
+    visible_accounts = records.rows("account", Account.id, Account.name, where=[Account.id.in_(account_ids)])
+    names = {int(i): str(n) for i, n in visible_accounts} if account_ids else {}
+    users = records.user_names(t.assignee_id for t in tickets if t.assignee_id)
     rows: list[dict[str, Any]] = []
     facts: list[Fact] = []
     for t in tickets:
-        row = visible_dict(principal, "ticket", t)
+        row = records.masked("ticket", t)
         # Derived display fields, only from what is visible: the customer's name when the account is.
         row["account_name"] = names.get(t.account_id)
         row["assignee_name"] = users.get(t.assignee_id) if "assignee_id" in row and t.assignee_id else None

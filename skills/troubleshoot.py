@@ -12,8 +12,6 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
-
 from copilot.crm.models import Product
 from retrievers.crm_records import RecordBundle, RecordRetriever
 from retrievers.facts import Fact
@@ -118,7 +116,7 @@ def _product_code(ctx: SkillContext, device_bundle: RecordBundle | None, text: s
     m = _PRODUCT_CODE.search(text)
     if m:
         code = m.group(0).upper()
-        if ctx.session.scalar(select(Product.id).where(Product.code == code)) is not None:
+        if ctx.records.first("product", Product.code == code) is not None:
             return code
     return None
 
@@ -159,7 +157,7 @@ def pick_article(
 
 
 def run(request: SkillRequest, ctx: SkillContext) -> SkillResult:
-    retriever = RecordRetriever(ctx.session, ctx.principal, ctx.locale)
+    retriever = RecordRetriever(ctx.records, ctx.locale)
     with ctx.timed("retrieval"):
         subject = resolve(request, ctx, retriever)
         device_bundle = retriever.bundle("device", subject.device_id) if subject.device_id else None

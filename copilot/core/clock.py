@@ -20,3 +20,16 @@ def now(settings: Settings | None = None) -> dt.datetime:
     current = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     day = today(settings)
     return current if day == current.date() else dt.datetime.combine(day, current.time())
+
+
+class BusinessClock:
+    """``today``/``now`` above as an object: the clock a skill is handed (skills.ports.Clock)."""
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        self._settings = settings
+
+    def today(self) -> dt.date:
+        return today(self._settings)
+
+    def now(self) -> dt.datetime:
+        return now(self._settings)

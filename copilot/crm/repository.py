@@ -92,9 +92,14 @@ class Records:
         where: Iterable[ColumnElement[bool]] = (),
         order_by: Any = None,
         limit: int | None = None,
+        group_by: Sequence[Any] = (),
     ) -> builtins.list[tuple[Any, ...]]:
-        """Selected columns (of this object's table) of the visible records, as tuples."""
-        stmt = _order(self._select(object_type, list(columns), where), order_by).limit(_bounded(limit))
+        """Selected columns (of this object's table) of the visible records, as tuples. ``group_by``: for
+        aggregates over visible rows only (the last activity per deal)."""
+        stmt = self._select(object_type, list(columns), where)
+        if group_by:
+            stmt = stmt.group_by(*group_by)
+        stmt = _order(stmt, order_by).limit(_bounded(limit))
         return [tuple(r) for r in self.__session.execute(stmt)]
 
     def visible_ids(self, object_type: str, *where: ColumnElement[bool]) -> Select[Any]:

@@ -14,13 +14,16 @@ from typing import TYPE_CHECKING, Any
 import jsonschema
 from sqlalchemy.orm import Session
 
+from copilot.core.clock import BusinessClock
 from copilot.core.errors import BadRequest, NotFound, PayloadTooLarge, Unprocessable
 from copilot.core.locale import detect_locale
-from copilot.crm.permissions import get_visible
 from copilot.crm.principal import Principal
 from copilot.crm.repository import Records
 from copilot.service.conversation import ConversationService, Replayed
+from retrievers.knowledge import PrincipalKnowledge
 from skills.base import Locale, NeedsChoice, SkillContext, SkillRequest, SkillResult, SkillSpec, TokenSink, load_specs
+from skills.handlers import handler_for
+from skills.ports import Composer, SkillSettings, Templates
 
 if TYPE_CHECKING:
     from copilot.service.runtime import Runtime
@@ -54,6 +57,30 @@ class Assistant:
             )
         return spec
 
+    def context(
+        self,
+        session: Session,
+        principal: Principal,
+        *,
+        locale: Locale = "zh",
+        templates: Templates | None = None,
+        composer: Composer | None = None,
+    ) -> SkillContext:
+        """The ports one turn's skill works through, all bound to ``principal`` (the only place a
+        SkillContext is built; tests and the evaluation harness use it too). ``templates``/``composer``:
+        prompt preview's pinned registry and recorder instead of the runtime's."""
+        runtime = self.runtime
+        return SkillContext(
+            principal=principal,
+            records=Records(session, principal),
+            knowledge=PrincipalKnowledge(lambda: runtime.kb, principal),
+            composer=composer or runtime.llm,
+            templates=templates or runtime.prompts,
+            clock=BusinessClock(runtime.settings),
+            settings=SkillSettings.from_settings(runtime.settings),
+            locale=locale,
+        )
+
     def turn(
         self,
         session: Session,
@@ -77,8 +104,7 @@ class Assistant:
         started = time.perf_counter()
         user_default: Locale = "en" if principal.locale == "en" else "zh"
         locale: Locale = request.locale or detect_locale(request.message, user_default)
-        records = Records(session, principal)
-        ctx = SkillContext(principal=principal, session=session, runtime=self.runtime, locale=locale, records=records)
+        ctx = self.context(session, principal, locale=locale)
 
         from copilot.llm.trust import check_question
 
@@ -104,7 +130,7 @@ class Assistant:
 
         if request.context is not None:
             # 404 before any skill runs: the page's record must be visible to the asker.
-            get_visible(session, principal, request.context.object_type, request.context.object_id)
+            ctx.records.get(request.context.object_type, request.context.object_id)
 
         t0 = time.perf_counter()
         routing: dict[str, Any]
@@ -124,7 +150,7 @@ class Assistant:
             }
             if decision.skill is None:
                 ctx.timings_ms["routing"] = _ms(t0)
-                result = self._clarify(ctx, request, routing, decision)
+                result = self._clarify(session, ctx, request, routing, decision)
                 self.conversations.finish(session, conv, result)
                 return result
             spec = self.spec(decision.skill)
@@ -140,7 +166,7 @@ class Assistant:
         if token_sink is not None and spec.stream_tokens:
             ctx.token_sink = token_sink
         try:
-            result = spec.resolve()(request, ctx)
+            result = handler_for(spec)(request, ctx)
         except NeedsChoice as need:  # a question back with choices: a normal answer, never a 4xx
             result = self.conversations.ask(ctx.locale, spec.name, need)
         result.skill = spec.name
@@ -149,7 +175,7 @@ class Assistant:
         self._keep_only_retrieved_citations(result, ctx)
         self._flag(result, ctx)
         ctx.timings_ms["total"] = _ms(started)
-        self._audit(ctx, result)
+        self._audit(session, ctx, result)
         self.conversations.finish(session, conv, result)
         return result
 
@@ -165,7 +191,9 @@ class Assistant:
         seen: set[str] = set()
         result.citations = [c for c in kept if not (c.id in seen or seen.add(c.id))]  # type: ignore[func-returns-value]
 
-    def _clarify(self, ctx: SkillContext, request: SkillRequest, routing: dict[str, Any], decision: Any) -> SkillResult:
+    def _clarify(
+        self, session: Session, ctx: SkillContext, request: SkillRequest, routing: dict[str, Any], decision: Any
+    ) -> SkillResult:
         options = [self.specs[name] for name, _ in decision.alternatives[:3] if name in self.specs]
         options = [s for s in options if s.allowed(ctx.principal)] or self.skills_for(ctx.principal)[:3]
         from skills.compose import clarify
@@ -179,14 +207,14 @@ class Assistant:
         result.routing = routing
         result.trace_id = ctx.trace_id
         self._flag(result, ctx)
-        self._audit(ctx, result)
+        self._audit(session, ctx, result)
         return result
 
-    def _audit(self, ctx: SkillContext, result: SkillResult) -> None:
+    def _audit(self, session: Session, ctx: SkillContext, result: SkillResult) -> None:
         from copilot.store.audit import record_turn
 
         record_turn(
-            ctx.session,
+            session,
             user_id=ctx.principal.user_id,
             skill=result.skill,
             trace_id=ctx.trace_id,

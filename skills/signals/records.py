@@ -1,7 +1,8 @@
 """Load the records the signal rules look at — only what the asker may read, already FLS-masked.
 
-Every query carries ``read_filter(principal, <type>)`` in its WHERE, and every row leaves this module
-as ``visible_dict`` (fields hidden from the asker's roles removed). The rules therefore cannot put a
+Every query goes through the asker's record repository (``Records``: the permission predicate is in
+its WHERE), and every row leaves this module as ``records.masked`` (fields hidden from the asker's roles
+removed). The rules therefore cannot put a
 hidden value into a reason, a draft or a score, even by mistake. Each loaded row is also kept as a
 ``Fact`` under its evidence id, so citations can only name records that were really retrieved.
 """
@@ -13,8 +14,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import func, or_
 
 from copilot.crm.models import (
     Account,
@@ -27,10 +27,8 @@ from copilot.crm.models import (
     Product,
     Receivable,
     Ticket,
-    User,
 )
-from copilot.crm.permissions import read_filter, visible_dict
-from copilot.crm.principal import Principal
+from copilot.crm.repository import Records
 from retrievers.facts import Fact
 from skills.signals.config import SignalConfig
 
@@ -80,18 +78,17 @@ def _end_of(day: dt.date) -> dt.datetime:
 
 
 def load_records(
-    session: Session,
-    principal: Principal,
+    records: Records,
     cfg: SignalConfig,
     today: dt.date,
     deals: list[Opportunity],
     account_ids: set[int],
 ) -> RecordSet:
-    """``deals`` must already have been selected through ``read_filter``; ``account_ids`` are the
-    accounts whose account-wide signals count (each is re-checked here)."""
+    """``deals`` must already have been read through ``records``; ``account_ids`` are the accounts whose
+    account-wide signals count (each is re-checked here)."""
     rs = RecordSet(today=today)
     for opp in deals:
-        row = visible_dict(principal, "opportunity", opp)
+        row = records.masked("opportunity", opp)
         rs.deals[opp.id] = row
         _remember(
             rs,
@@ -105,40 +102,44 @@ def load_records(
     acc_ids = sorted(account_ids)
     horizon = _end_of(today)
 
-    for acc in session.scalars(select(Account).where(Account.id.in_(acc_ids), read_filter(principal, "account"))):
-        row = visible_dict(principal, "account", acc)
+    for acc in records.list("account", Account.id.in_(acc_ids)):
+        row = records.masked("account", acc)
         rs.accounts[acc.id] = row
         _remember(rs, "account", row, str(row.get("name") or f"#{acc.id}"), ("industry", "tier", "city"))
 
-    q_contacts = select(Contact).where(Contact.account_id.in_(acc_ids), read_filter(principal, "contact"))
-    for c in session.scalars(q_contacts.order_by(Contact.id)):
-        row = visible_dict(principal, "contact", c)
+    for c in records.list("contact", Contact.account_id.in_(acc_ids), order_by=Contact.id):
+        row = records.masked("contact", c)
         rs.contacts[c.account_id].append(row)
         _remember(rs, "contact", row, str(row.get("name") or f"#{c.id}"), ("title", "decision_role"))
 
     since = dt.datetime.combine(today - dt.timedelta(days=cfg.recent_activity_window_days), dt.time.min)
     related = or_(Activity.opportunity_id.in_(opp_ids), Activity.account_id.in_(acc_ids))
-    q_acts = select(Activity).where(
-        related, Activity.occurred_at >= since, Activity.occurred_at < horizon, read_filter(principal, "activity")
+    recent = records.list(
+        "activity",
+        related,
+        Activity.occurred_at >= since,
+        Activity.occurred_at < horizon,
+        order_by=[Activity.occurred_at.desc(), Activity.id.desc()],
     )
-    for a in session.scalars(q_acts.order_by(Activity.occurred_at.desc(), Activity.id.desc())):
-        row = visible_dict(principal, "activity", a)
+    for a in recent:
+        row = records.masked("activity", a)
         rs.activities.append(row)
         when = a.occurred_at.date().isoformat()
         _remember(rs, "activity", row, f"{row.get('subject') or a.kind} ({when})", ("kind", "occurred_at", "body"))
     # The last visible activity per deal, however old (the window above bounds only the text scan).
-    q_last = (
-        select(Activity.opportunity_id, func.max(Activity.occurred_at))
-        .where(Activity.opportunity_id.in_(opp_ids), Activity.occurred_at < horizon, read_filter(principal, "activity"))
-        .group_by(Activity.opportunity_id)
+    last_rows = records.rows(
+        "activity",
+        Activity.opportunity_id,
+        func.max(Activity.occurred_at),
+        where=[Activity.opportunity_id.in_(opp_ids), Activity.occurred_at < horizon],
+        group_by=[Activity.opportunity_id],
     )
-    for opp_id, last in session.execute(q_last):
+    for opp_id, last in last_rows:
         if opp_id is not None and last is not None:
             rs.last_activity_at[opp_id] = last
 
-    q_contracts = select(Contract).where(Contract.account_id.in_(acc_ids), read_filter(principal, "contract"))
-    for k in session.scalars(q_contracts.order_by(Contract.id)):
-        row = visible_dict(principal, "contract", k)
+    for k in records.list("contract", Contract.account_id.in_(acc_ids), order_by=Contract.id):
+        row = records.masked("contract", k)
         rs.contracts[k.id] = row
         _remember(
             rs,
@@ -147,11 +148,11 @@ def load_records(
             str(row.get("number") or f"#{k.id}"),
             ("kind", "amount", "start_date", "end_date", "status"),
         )
-    q_recv = select(Receivable).where(
-        Receivable.contract_id.in_(sorted(rs.contracts)), read_filter(principal, "receivable")
+    receivables = records.list(
+        "receivable", Receivable.contract_id.in_(sorted(rs.contracts)), order_by=[Receivable.due_date, Receivable.id]
     )
-    for r in session.scalars(q_recv.order_by(Receivable.due_date, Receivable.id)):
-        row = visible_dict(principal, "receivable", r)
+    for r in receivables:
+        row = records.masked("receivable", r)
         rs.receivables.append(row)
         number = rs.contracts.get(r.contract_id, {}).get("number") or f"#{r.contract_id}"
         _remember(
@@ -163,25 +164,24 @@ def load_records(
         )
 
     first_month = (today.replace(day=1) - dt.timedelta(days=155)).replace(day=1)  # five months back
-    q_rev = select(AccountRevenue).where(
-        AccountRevenue.account_id.in_(acc_ids),
-        AccountRevenue.month >= first_month,
-        read_filter(principal, "account_revenue"),
+    revenues = records.list(
+        "account_revenue", AccountRevenue.account_id.in_(acc_ids), AccountRevenue.month >= first_month
     )
-    for rev in session.scalars(q_rev):
-        row = visible_dict(principal, "account_revenue", rev)
+    for rev in revenues:
+        row = records.masked("account_revenue", rev)
         rs.revenues[rev.account_id][rev.month.replace(day=1)] = row
         name = rs.account_name(rev.account_id) or f"#{rev.account_id}"
         _remember(rs, "account_revenue", row, f"{name} {rev.month:%Y-%m}", ("month", "amount"))
 
-    q_tickets = select(Ticket).where(
+    tickets = records.list(
+        "ticket",
         Ticket.account_id.in_(acc_ids),
         Ticket.status.in_(cfg.open_ticket_statuses),
         Ticket.priority.in_(sorted(cfg.ticket_priorities)),
-        read_filter(principal, "ticket"),
+        order_by=[Ticket.sla_due, Ticket.id],
     )
-    for t in session.scalars(q_tickets.order_by(Ticket.sla_due, Ticket.id)):
-        row = visible_dict(principal, "ticket", t)
+    for t in tickets:
+        row = records.masked("ticket", t)
         rs.tickets.append(row)
         _remember(
             rs,
@@ -191,28 +191,26 @@ def load_records(
             ("priority", "status", "process_node", "sla_due"),
         )
 
-    q_dev = select(Device).where(
+    devices = records.list(
+        "device",
         Device.account_id.in_(acc_ids),
         Device.warranty_end >= today,
         Device.warranty_end <= today + dt.timedelta(days=cfg.warranty_ending_days),
-        read_filter(principal, "device"),
+        order_by=[Device.warranty_end, Device.id],
     )
-    for d in session.scalars(q_dev.order_by(Device.warranty_end, Device.id)):
-        row = visible_dict(principal, "device", d)
+    for d in devices:
+        row = records.masked("device", d)
         rs.devices.append(row)
         _remember(rs, "device", row, str(row.get("serial") or f"#{d.id}"), ("status", "warranty_end", "site"))
     product_ids = {d.get("product_id") for d in rs.devices} | {o.get("product_id") for o in rs.deals.values()}
     product_ids.discard(None)
     if product_ids:
-        q_prod = select(Product).where(Product.id.in_(sorted(product_ids)), read_filter(principal, "product"))
-        for p in session.scalars(q_prod):
-            rs.products[p.id] = visible_dict(principal, "product", p)
+        for p in records.list("product", Product.id.in_(sorted(product_ids))):
+            rs.products[p.id] = records.masked("product", p)
 
     # Colleagues' display names (ticket assignees, deal owners) for internal @ requests; users are
     # not a governed object type, only their display name is used.
     user_ids = {t.get("assignee_id") for t in rs.tickets} | {o.get("owner_id") for o in rs.deals.values()}
     user_ids.discard(None)
-    if user_ids:
-        for uid, name in session.execute(select(User.id, User.display_name).where(User.id.in_(sorted(user_ids)))):
-            rs.user_names[uid] = name
+    rs.user_names.update(records.user_names(user_ids))
     return rs

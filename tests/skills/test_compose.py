@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from copilot.crm.principal import load_principal
+from copilot.llm.gateway import LLMResult
+from copilot.llm.structured import JsonSchema
 from copilot.service.runtime import Runtime
+from prompts.registry import RenderedPrompt
 from retrievers.facts import Fact
 from skills.base import Locale, SkillContext, SkillRequest, load_specs
 from skills.compose import clarify, compose
+from skills.ports import Composer, TextStream
 
 FACT = Fact(
     id="crm:contact:1",
@@ -22,23 +27,33 @@ FACT = Fact(
 LINES = {"heading": "决策链", "lines": [{"id": FACT.id, "text": "联系人 彭建华（职位: 厂长）"}]}
 
 
-class RecordingGateway:
+class RecordingComposer:
+    """A Composer (skills.ports) standing for a model: keeps what compose sends it, answers one line."""
+
+    is_offline = False
+
     def __init__(self) -> None:
         self.calls: list[dict[str, Any]] = []
 
-    def run(self, prompt: Any, **kwargs: Any) -> Any:
-        self.calls.append({"prompt": prompt, **kwargs})
-        return type(
-            "R",
-            (),
-            {"text": "model says hi", "provider": "openai", "degraded": False, "degraded_reason": None, "parsed": None},
-        )()
+    def run(
+        self,
+        prompt: RenderedPrompt,
+        *,
+        names: Iterable[str] = (),
+        json_schema: JsonSchema | None = None,
+        injection_detected: bool = False,
+        flagged_documents: Sequence[str] = (),
+    ) -> LLMResult:
+        self.calls.append({"prompt": prompt, "names": list(names), "json_schema": json_schema})
+        return LLMResult(text="model says hi", provider="openai", model="recording")
+
+    def stream(self, prompt: RenderedPrompt, **_: Any) -> TextStream:
+        raise AssertionError("compose streams only for a token sink")
 
 
-def _ctx(runtime: Runtime, session: Session, locale: Locale = "zh") -> SkillContext:
-    return SkillContext(
-        principal=load_principal(session, "rep_east_1"), session=session, runtime=runtime, locale=locale
-    )  # type: ignore[arg-type]
+def _ctx(runtime: Runtime, session: Session, locale: Locale = "zh", composer: Composer | None = None) -> SkillContext:
+    """The context exactly as a turn builds it (Assistant.context), optionally with another composer."""
+    return runtime.assistant.context(session, load_principal(session, "rep_east_1"), locale=locale, composer=composer)
 
 
 def test_compose_offline_records_prompt_facts_and_timings(skills_runtime: Runtime) -> None:
@@ -52,12 +67,11 @@ def test_compose_offline_records_prompt_facts_and_timings(skills_runtime: Runtim
     assert {"render", "compose"} <= set(ctx.timings_ms)
 
 
-def test_compose_masks_contact_names_when_a_model_answers(skills_runtime: Runtime, monkeypatch: Any) -> None:
-    gateway = RecordingGateway()
-    monkeypatch.setitem(skills_runtime.__dict__, "llm", gateway)
+def test_compose_masks_contact_names_when_a_model_answers(skills_runtime: Runtime) -> None:
+    gateway = RecordingComposer()
     with skills_runtime.sessions() as session:
         out = compose(
-            _ctx(skills_runtime, session, "en"),
+            _ctx(skills_runtime, session, "en", composer=gateway),
             "record_qa",
             {"question": "who decides?", "sections": [LINES]},
             [FACT],

@@ -62,7 +62,7 @@ def ask(
         context = PageContext(object_type="opportunity", object_id=opp)
     elif account is not None:
         context = PageContext(object_type="account", object_id=account)
-    ctx = SkillContext(principal=load_principal(session, username), session=session, runtime=runtime, locale=locale)  # type: ignore[arg-type]
+    ctx = runtime.assistant.context(session, load_principal(session, username), locale=locale)  # type: ignore[arg-type]
     req = SkillRequest(message="下一步", input={"scope": scope} if scope else {}, context=context)
     return run(req, ctx, today=TODAY), ctx
 
@@ -94,7 +94,7 @@ def test_a_deal_the_rep_cannot_see_is_not_found(session: Session, demo_runtime: 
     with pytest.raises(NotFound):
         ask(session, demo_runtime, "rep_east_2", opp=1)  # rep_east_1's, rep_east_2 is not on its team
     with pytest.raises(BadRequest):
-        ctx = SkillContext(principal=load_principal(session, "rep_east_1"), session=session, runtime=demo_runtime)
+        ctx = demo_runtime.assistant.context(session, load_principal(session, "rep_east_1"))
         run(SkillRequest(input={"scope": "record"}), ctx, today=TODAY)
 
 
@@ -189,8 +189,7 @@ def test_healthy_deal_says_so(session: Session, demo_runtime: Runtime) -> None:
 def test_eval_precision_at_1_floor(demo_runtime: Runtime) -> None:
     from eval.skill_cases import run_all
 
-    with demo_runtime.sessions() as s:
-        report: dict[str, Any] = run_all(s, demo_runtime, TODAY, skills=("next_best_action",))
+    report: dict[str, Any] = run_all(demo_runtime, TODAY, skills=("next_best_action",))
     nba = report["next_best_action"]
     assert nba["cases"] >= 25
     assert nba["precision_at_1"] >= 0.8, nba["failures"]
@@ -208,14 +207,16 @@ def test_the_eval_leak_checks_can_fail(session: Session, demo_runtime: Runtime) 
         answer="合同第2期应收 ¥7.99万 已逾期",
         actions=[Action(kind="receivable_overdue", title="t", evidence=["crm:receivable:83"])],
         citations=[Citation(type="crm", id="crm:opportunity:1", title="x")],
+        warnings=["citations_dropped_not_retrieved"],  # what Assistant.turn says when it had to drop one
     )
     assert fls_leaks(session, principal, planted) == ["crm:receivable:83.amount=¥7.99万"]
-    ctx = SkillContext(principal=principal, session=session, runtime=demo_runtime)
-    assert citations_outside(session, principal, ctx, planted) == ["crm:opportunity:1 (not retrieved)"]
+    assert citations_outside(session, principal, planted)[0] == "(citations dropped: not retrieved this turn)"
+    outsider = load_principal(session, "rep_east_2")  # opportunity 1 is rep_east_1's, not on rep_east_2's team
+    assert "crm:opportunity:1 (not readable)" in citations_outside(session, outsider, planted)
 
 
 def test_scope_follows_the_question_when_not_given(session: Session, demo_runtime: Runtime) -> None:
-    ctx = SkillContext(principal=load_principal(session, "rep_east_1"), session=session, runtime=demo_runtime)
+    ctx = demo_runtime.assistant.context(session, load_principal(session, "rep_east_1"))
     page = PageContext(object_type="opportunity", object_id=18)
     on_page = run(SkillRequest(message="这个单子下一步我该做什么", context=page), ctx, today=TODAY)
     pipeline = run(SkillRequest(message="我手上哪些商机最需要跟进", context=page), ctx, today=TODAY)

@@ -16,7 +16,7 @@ from copilot.crm.models import Ticket, User
 from copilot.crm.permissions import can, read_filter
 from copilot.crm.principal import load_principal
 from copilot.service.runtime import Runtime
-from skills.base import PageContext, SkillContext, SkillRequest, SkillResult
+from skills.base import PageContext, SkillRequest, SkillResult
 from skills.ticket_filters import parse
 from skills.ticket_lookup import run
 from tests.skills.test_next_best_action import demo_runtime
@@ -150,7 +150,7 @@ def lookup(
     page: tuple[str, int] | None = None,
     locale: str = "zh",
 ) -> SkillResult:
-    ctx = SkillContext(principal=load_principal(session, username), session=session, runtime=runtime, locale=locale)  # type: ignore[arg-type]
+    ctx = runtime.assistant.context(session, load_principal(session, username), locale=locale)  # type: ignore[arg-type]
     context = PageContext(object_type=page[0], object_id=page[1]) if page else None
     return run(SkillRequest(message=text, context=context), ctx, today=TODAY)
 
@@ -232,8 +232,7 @@ def test_answer_lists_number_subject_priority_status_node_and_sla(session: Sessi
 def test_eval_exact_match_floor(demo_runtime: Runtime) -> None:
     from eval.skill_cases import run_all
 
-    with demo_runtime.sessions() as s:
-        report = run_all(s, demo_runtime, TODAY, skills=("ticket_lookup",))
+    report = run_all(demo_runtime, TODAY, skills=("ticket_lookup",))
     tl = report["ticket_lookup"]
     assert tl["cases"] >= 30
     assert tl["exact_match"] >= 0.9, tl["failures"]
