@@ -148,7 +148,8 @@ class SharingRule(Base):
 
 
 class FieldPermission(Base):
-    """Field-level security: a role that may not see a field of an object type."""
+    """Field-level security, narrowed per deployment: a role that may not see a field of an object type
+    even though copilot/crm/field_access.yaml (the allow-list) grants it."""
 
     __tablename__ = "field_permissions"
     role: Mapped[str] = mapped_column(String(60), primary_key=True)

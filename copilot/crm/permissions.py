@@ -4,7 +4,8 @@ Everything that reads CRM records or knowledge-base chunks asks this module:
 
 * ``read_filter`` / ``write_filter`` turn a Principal into a SQL predicate for an object type, to be
   placed in the query's WHERE (never "fetch then drop");
-* ``mask`` removes fields hidden by field-level security on the way out;
+* ``mask`` keeps only the fields field-level security grants (field_access.yaml, an allow-list per
+  role: a new column is hidden until granted) on the way out;
 * ``acl_scope`` / ``document_acl_tokens`` build one vocabulary of ACL tokens for the knowledge base,
   for readers and for documents by the same code; ``acl_match`` is THE rule (the token sets meet, or
   the scope is an admin's explicit ``everything``) for ingestion's groups, search and the tests;
@@ -20,11 +21,14 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import math
 from collections.abc import Iterable, Mapping
 from decimal import Decimal, InvalidOperation
+from pathlib import Path
 from typing import Any
 
+import yaml
 from sqlalchemy import (
     JSON,
     ColumnElement,
@@ -41,7 +45,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from copilot.core.errors import BadRequest, NotFound
+from copilot.core.errors import BadRequest, ConfigError, NotFound
 from copilot.crm.models import (
     CATALOG_TYPES,
     CHILD_TYPES,
@@ -260,19 +264,88 @@ def visible_select(principal: Principal, object_type: str) -> Any:
     return select(model).where(read_filter(principal, object_type))
 
 
-# --- field-level security -----------------------------------------------------------------------
+# --- field-level security: an allow-list per role ---------------------------------------------------
+
+FIELD_ACCESS_PATH = Path(__file__).with_name("field_access.yaml")
+
+
+@functools.cache
+def _field_access() -> tuple[dict[str, dict[str, frozenset[str]]], dict[str, frozenset[tuple[str, str]]]]:
+    """field_access.yaml as (object type → group → columns, role → granted (object type, column)).
+
+    Checked against the models: a group naming a column or object type that does not exist is a
+    configuration error, never a silently ignored grant.
+    """
+    raw = yaml.safe_load(FIELD_ACCESS_PATH.read_text(encoding="utf-8")) or {}
+    groups: dict[str, dict[str, frozenset[str]]] = {}
+    for object_type, named in (raw.get("groups") or {}).items():
+        columns = _columns(object_type)
+        if not columns:
+            raise ConfigError(f"{FIELD_ACCESS_PATH.name}: unknown object type {object_type!r}")
+        groups[object_type] = {}
+        for name, fields in (named or {}).items():
+            unknown = set(fields) - columns
+            if unknown:
+                raise ConfigError(f"{FIELD_ACCESS_PATH.name}: {object_type} has no column {sorted(unknown)[0]!r}")
+            groups[object_type][str(name)] = frozenset(fields)
+    grants: dict[str, frozenset[tuple[str, str]]] = {}
+    for role, names in (raw.get("roles") or {}).items():
+        granted: set[tuple[str, str]] = set()
+        for entry in names or ():
+            object_type, _, name = str(entry).rpartition(".")
+            types = [object_type] if object_type else list(groups)
+            if object_type and name not in groups.get(object_type, {}):
+                raise ConfigError(f"{FIELD_ACCESS_PATH.name}: role {role!r} names unknown group {entry!r}")
+            if not object_type and not any(name in g for g in groups.values()):
+                raise ConfigError(f"{FIELD_ACCESS_PATH.name}: role {role!r} names unknown group {entry!r}")
+            for t in types:
+                granted |= {(t, f) for f in groups[t].get(name, ())}
+        grants[str(role)] = frozenset(granted)
+    return groups, grants
+
+
+@functools.cache
+def _columns(object_type: str) -> frozenset[str]:
+    try:
+        model: Any = model_for(object_type)
+    except BadRequest:
+        return frozenset()
+    return frozenset(c.key for c in model.__table__.columns)
+
+
+@functools.lru_cache(maxsize=4096)
+def _visible_fields(
+    roles: frozenset[str], object_type: str, denials: frozenset[tuple[str, str, str]]
+) -> frozenset[str]:
+    grants = _field_access()[1]
+    visible: set[str] = set()
+    for role in roles:
+        denied = {f for r, t, f in denials if r == role and t == object_type}
+        visible |= {f for t, f in grants.get(role, frozenset()) if t == object_type and f not in denied}
+    return frozenset(visible)
+
+
+def visible_fields(principal: Principal, object_type: str) -> frozenset[str]:
+    """The columns of ``object_type`` the principal may see: every column for an admin; otherwise the
+    union, over the principal's roles, of what field_access.yaml grants the role minus the deployment's
+    FieldPermission rows for it. A column granted to none of their roles is not seen (allow-list)."""
+    if principal.is_admin:
+        return _columns(object_type)
+    return _visible_fields(principal.roles, object_type, principal.field_denials)
 
 
 def hidden_fields(principal: Principal, object_type: str) -> frozenset[str]:
-    if principal.is_admin:
-        return frozenset()
-    return principal.hidden_fields.get(object_type, frozenset())
+    """The columns of ``object_type`` the principal may not see (everything not granted)."""
+    return _columns(object_type) - visible_fields(principal, object_type)
 
 
 def mask(principal: Principal, object_type: str, data: Mapping[str, Any]) -> dict[str, Any]:
-    """The record's fields without those the principal's roles may not see."""
-    hidden = hidden_fields(principal, object_type)
-    return {k: v for k, v in data.items() if k not in hidden}
+    """The granted fields of a record, as a new dict. Keys that are not a granted column of the type
+    are dropped for everyone but an admin: what is not on the allow-list does not leave."""
+    if principal.is_admin:
+        return dict(data)
+    allowed = visible_fields(principal, object_type)
+    return {k: v for k, v in data.items() if k in allowed}
 
 
 def to_dict(record: Any) -> dict[str, Any]:

@@ -72,7 +72,9 @@ class Principal:
     partner_id: int | None = None
     grants: tuple[Grant, ...] = ()
     object_defaults: Mapping[str, str] = field(default_factory=dict)
-    hidden_fields: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    # The deployment's FieldPermission rows for the user's roles, as (role, object type, field): each takes
+    # a field granted by copilot/crm/field_access.yaml away from that role again (see permissions.mask).
+    field_denials: frozenset[tuple[str, str, str]] = frozenset()
     locale: str = "zh"
 
     @property
@@ -161,17 +163,14 @@ def principal_for_user(session: Session, user: User) -> Principal:
     object_defaults = dict(DEFAULT_OBJECT_ACCESS)
     object_defaults.update({s.object_type: s.default_access for s in session.scalars(select(ObjectSetting))})
 
-    hidden: dict[str, frozenset[str]] = {}
+    denials: frozenset[tuple[str, str, str]] = frozenset()
     if roles:
-        per_role: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
-        for fp in session.scalars(select(FieldPermission).where(FieldPermission.role.in_(roles))):
-            per_role[fp.object_type][fp.role].add(fp.field)
-        for object_type, by_role in per_role.items():
-            # A field stays visible if any of the user's roles may see it.
-            sets = [by_role.get(r, set()) for r in roles]
-            common = set.intersection(*sets) if sets else set()
-            if common:
-                hidden[object_type] = frozenset(common)
+        rows = session.execute(
+            select(FieldPermission.role, FieldPermission.object_type, FieldPermission.field).where(
+                FieldPermission.role.in_(roles)
+            )
+        )
+        denials = frozenset((str(r), str(t), str(f)) for r, t, f in rows)
 
     return Principal(
         user_id=user.id,
@@ -188,7 +187,7 @@ def principal_for_user(session: Session, user: User) -> Principal:
         partner_id=user.partner_id,
         grants=tuple(grants),
         object_defaults=object_defaults,
-        hidden_fields=hidden,
+        field_denials=denials,
         locale=user.locale,
     )
 
