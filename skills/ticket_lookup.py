@@ -1,10 +1,14 @@
 """ticket_lookup: plain words → filters (skills/ticket_filters.py) → one permission-filtered query.
 
 The query always goes through the asker's record repository (``ctx.records``: the permission predicate
-is in its WHERE), built from SQLAlchemy expressions with bound parameters — never SQL text. Customer
-names, serials and ticket numbers are resolved only among records the asker may read, and rows leave
-as ``records.masked``.
-The answer shows the filters understood and the words not understood.
+is in its WHERE), built from SQLAlchemy expressions with bound parameters — never SQL text. Customer,
+colleague, product and device names are resolved only among records the asker may read, and rows
+leave as ``records.masked`` with the customer's and assignee's names beside their ids.
+
+Never wider than the words: when the parser leaves words it did not understand, no query runs — the
+answer names those words and returns no rows. With a model configured, the model first proposes
+filters in a JSON schema (``ticket_filters.proposal_schema``); only values that validate against the
+same vocabulary and the asker's records are used (``validate_proposal``), and the answer says so.
 """
 
 from __future__ import annotations
@@ -19,14 +23,15 @@ from copilot.crm.repository import Records
 from retrievers.facts import Fact
 from skills.base import SkillContext, SkillRequest, SkillResult
 from skills.compose import compose, result_from
+from skills.lookup_names import RecordNames, propose_filters
+from skills.lookup_words import ago, common, day_bounds
 from skills.next_best_action import resolve_today
-from skills.ticket_filters import OPEN, ParsedQuery, parse
+from skills.ticket_filters import OPEN, ParsedQuery, parse, proposal_schema, validate_proposal
 
 SKILL = "ticket_lookup"
 TEMPLATE = "ticket_lookup"
-ROW_LIMIT = 20  # rows returned in data
+ROW_LIMIT = 500  # rows returned in data: every match (the demo org has 132 tickets), bounded
 SHOWN = 10  # rows written into the answer
-ACCOUNT_MATCH_LIMIT = 20
 BUSINESS_CLOSE = dt.time(18, 0)
 
 STATUS_LABEL = {
@@ -52,25 +57,16 @@ PRIORITY_LABEL = {
 PRIORITY_RANK = {"urgent": 0, "high": 1, "medium": 2, "low": 3}
 
 
-class DbResolver:
-    """Names → ids, among what the asker may read (every lookup goes through the record repository)."""
+class DbResolver(RecordNames):
+    """Names → ids among what the asker may read, plus the ticket-only tokens (numbers, serials, codes)."""
 
-    def __init__(self, records: Records, page_account_id: int | None) -> None:
-        self.records, self.page_account_id = records, page_account_id
-
-    def accounts(self, fragment: str) -> list[tuple[int, str]]:
-        found = self.records.rows(
-            "account",
-            Account.id,
-            Account.name,
-            where=[Account.name.contains(fragment, autoescape=True)],
-            order_by=Account.id,
-            limit=ACCOUNT_MATCH_LIMIT,
-        )
-        return [(int(i), str(n)) for i, n in found]
+    def __init__(self, records: Records, page_account_id: int | None, page_device_id: int | None = None) -> None:
+        super().__init__(records)
+        self.page_account_id, self.page_device_id = page_account_id, page_device_id
+        self._codes: list[str] | None = None
 
     def product_codes(self) -> list[str]:
-        return [str(code) for (code,) in self.records.rows("product", Product.code)]
+        return [code for code, _n, _e, _l in self.products()]
 
     def ticket_number(self, token: str) -> str | None:
         found = self.records.rows("ticket", Ticket.number, where=[func.upper(Ticket.number) == token.upper()], limit=1)
@@ -80,24 +76,42 @@ class DbResolver:
         found = self.records.rows("device", Device.serial, where=[func.upper(Device.serial) == token.upper()], limit=1)
         return str(found[0][0]) if found else None
 
+    def error_codes(self) -> list[str]:
+        """Alarm codes that occur on tickets the asker may read (the vocabulary of codes is the data)."""
+        if self._codes is None:
+            rows = self.records.rows("ticket", Ticket.error_code, where=[Ticket.error_code.is_not(None)])
+            self._codes = sorted({str(c) for (c,) in rows if c})
+        return self._codes
 
-def page_account_id(records: Records, request: SkillRequest) -> int | None:
-    """The customer of the page the asker is on (account, ticket, opportunity, device), if visible."""
+
+def page_records(records: Records, request: SkillRequest) -> tuple[int | None, int | None]:
+    """The customer and device of the page the asker is on (account, ticket, opportunity, device), if visible."""
     ctx = request.context
     if ctx is None:
-        return None
+        return None, None
     models: dict[str, Any] = {"account": Account, "ticket": Ticket, "opportunity": Opportunity, "device": Device}
     model = models.get(ctx.object_type)
     if model is None:
-        return None
+        return None, None
     column = model.id if model is Account else model.account_id
     found = records.rows(ctx.object_type, column, where=[model.id == ctx.object_id], limit=1)
-    return int(found[0][0]) if found and found[0][0] is not None else None
+    account = int(found[0][0]) if found and found[0][0] is not None else None
+    device: int | None = None
+    if model is Device and found:
+        device = ctx.object_id
+    elif model is Ticket:
+        dev = records.rows("ticket", Ticket.device_id, where=[Ticket.id == ctx.object_id], limit=1)
+        device = int(dev[0][0]) if dev and dev[0][0] is not None else None
+    return account, device
+
+
+def page_account_id(records: Records, request: SkillRequest) -> int | None:
+    return page_records(records, request)[0]
 
 
 def resolve_now(ctx: SkillContext, today: dt.date) -> dt.datetime:
     """SLA clock. A pinned business day (the demo's) is read at its close of business, 18:00."""
-    if today == ctx.clock.now().date():
+    if today == ctx.clock.now().date() and today == dt.date.today():
         return ctx.clock.now()
     return dt.datetime.combine(today, BUSINESS_CLOSE)
 
@@ -110,42 +124,83 @@ def breached_clause(now: dt.datetime) -> ColumnElement[bool]:
     )
 
 
+def _span(column: Any, span: dict[str, str]) -> list[ColumnElement[bool]]:
+    lo, hi = day_bounds(span)
+    out: list[ColumnElement[bool]] = []
+    if lo is not None:
+        out.append(column >= lo)
+    if hi is not None:
+        out.append(column <= hi)
+    return out
+
+
 def where_clauses(filters: dict[str, Any], records: Records, now: dt.datetime) -> list[ColumnElement[bool]]:
     """The understood filters as SQL expressions (bound parameters only); ``records`` adds the permission
-    predicate to the query itself, and the device sub-selects are filtered the same way."""
+    predicate to the query itself, and every sub-select (devices, accounts) is filtered the same way."""
     principal = records.principal
     clauses: list[ColumnElement[bool]] = []
-    if "status" in filters:
-        clauses.append(Ticket.status.in_(filters["status"]))
-    if "priority" in filters:
-        clauses.append(Ticket.priority.in_(filters["priority"]))
-    if "process_node" in filters:
-        clauses.append(Ticket.process_node.in_(filters["process_node"]))
-    if "account_ids" in filters:
-        clauses.append(Ticket.account_id.in_(filters["account_ids"]))
-    if "numbers" in filters:
-        clauses.append(Ticket.number.in_(filters["numbers"]))
+    simple = {
+        "status": Ticket.status,
+        "priority": Ticket.priority,
+        "process_node": Ticket.process_node,
+        "account_ids": Ticket.account_id,
+        "numbers": Ticket.number,
+        "business_type": Ticket.business_type,
+        "channel": Ticket.channel,
+        "error_codes": Ticket.error_code,
+        "device_ids": Ticket.device_id,
+        "assignee_ids": Ticket.assignee_id,
+    }
+    for key, column in simple.items():
+        if key in filters:
+            clauses.append(column.in_(filters[key]))
     if "device_serials" in filters:
-        serials = filters["device_serials"]
-        devices = records.visible_ids("device", Device.serial.in_(serials))
-        clauses.append(Ticket.device_id.in_(devices))
-    if "product_codes" in filters:
-        products = records.visible_ids("product", Product.code.in_(filters["product_codes"]))
-        devices = records.visible_ids("device", Device.product_id.in_(products))
-        clauses.append(Ticket.device_id.in_(devices))
+        clauses.append(
+            Ticket.device_id.in_(records.visible_ids("device", Device.serial.in_(filters["device_serials"])))
+        )
+    if "product_codes" in filters or "product_lines" in filters:
+        clauses.append(_product_clause(filters, records))
+    account_attrs = {
+        "account_city": Account.city,
+        "account_region": Account.region,
+        "account_industry": Account.industry,
+        "account_tier": Account.tier,
+    }
+    for key, column in account_attrs.items():
+        if key in filters:
+            clauses.append(Ticket.account_id.in_(records.visible_ids("account", column.in_(filters[key]))))
     if filters.get("assignee") == "me":
         clauses.append(Ticket.assignee_id == principal.user_id)
     elif filters.get("assignee") == "unassigned":
         clauses.append(Ticket.assignee_id.is_(None))
-    created = filters.get("created") or {}
-    if "from" in created:
-        clauses.append(Ticket.created_at >= dt.datetime.combine(dt.date.fromisoformat(created["from"]), dt.time.min))
-    if "to" in created:
-        end = dt.date.fromisoformat(created["to"]) + dt.timedelta(days=1)
-        clauses.append(Ticket.created_at < dt.datetime.combine(end, dt.time.min))
+    if "created" in filters:
+        clauses += _span(Ticket.created_at, filters["created"])
+    if "resolved" in filters:
+        clauses += _span(Ticket.resolved_at, filters["resolved"])
+    if "sla_due" in filters:
+        # An SLA "due" in a period is a promise still to keep: open tickets only.
+        clauses += [*_span(Ticket.sla_due, filters["sla_due"]), Ticket.status.in_(OPEN)]
+    if "older_than_days" in filters:
+        clauses.append(Ticket.created_at < ago(now, int(filters["older_than_days"])))
     if filters.get("sla_breached"):
         clauses.append(breached_clause(now))
     return clauses
+
+
+def _product_clause(filters: dict[str, Any], records: Records) -> ColumnElement[bool]:
+    """Tickets on devices of these products; a product line that is never installed as a device (the
+    SaaS platform: ``deviceless_lines`` in the vocabulary) has its tickets without a device."""
+    conds = []
+    if "product_codes" in filters:
+        conds.append(Product.code.in_(filters["product_codes"]))
+    if "product_lines" in filters:
+        conds.append(Product.line.in_(filters["product_lines"]))
+    found = records.rows("product", Product.id, Product.line, where=[or_(*conds)])
+    products = [int(i) for i, _ in found]
+    clause: ColumnElement[bool] = Ticket.device_id.in_(records.visible_ids("device", Device.product_id.in_(products)))
+    if any(line in common().get("deviceless_lines", []) for _, line in found):
+        clause = or_(clause, Ticket.device_id.is_(None))
+    return clause
 
 
 def _jsonable(row: dict[str, Any]) -> dict[str, Any]:
@@ -167,13 +222,29 @@ def run(
     query = str(request.input.get("query") or request.message or "").strip()
 
     with ctx.timed("parse"):
-        resolver = DbResolver(records, page_account_id(records, request))
+        resolver = DbResolver(records, *page_records(records, request))
         pq = parse(query, today=today, resolver=resolver)
-    clauses = where_clauses(pq.filters, records, now)
-    rank = case(PRIORITY_RANK, value=Ticket.priority, else_=9)
-    with ctx.timed("retrieval"):
-        total = records.count("ticket", *clauses)
-        tickets = records.list("ticket", *clauses, order_by=[rank, Ticket.sla_due, Ticket.id], limit=ROW_LIMIT)
+    proposal = None
+    if pq.not_understood:
+        proposal = propose_filters(ctx, "ticket", query, pq.filters, pq.not_understood, proposal_schema(), today)
+        if proposal is not None:
+            extra, problems = validate_proposal(proposal, resolver)
+            if extra and not problems:
+                # Every word is now accounted for by filters that hold against our vocabulary.
+                pq.filters.update(extra)
+                pq.notes.append("model_proposed")
+                pq.not_understood = []
+            else:
+                pq.notes += [f"model_rejected:{p}" for p in problems] or ["model_proposed_nothing"]
+    if pq.not_understood:
+        # Never wider than the words: a word we did not understand means no rows, not all rows.
+        total, tickets = 0, []
+    else:
+        clauses = where_clauses(pq.filters, records, now)
+        rank = case(PRIORITY_RANK, value=Ticket.priority, else_=9)
+        with ctx.timed("retrieval"):
+            total = records.count("ticket", *clauses)
+            tickets = records.list("ticket", *clauses, order_by=[rank, Ticket.sla_due, Ticket.id], limit=ROW_LIMIT)
     rows, facts = _rows(records, tickets, now, locale)
     shown = facts[:SHOWN]
     variables = {
@@ -183,11 +254,14 @@ def run(
         "total": total,
     }
     composed = compose(ctx, TEMPLATE, variables, shown)
-    if pq.not_understood:
-        words = "、".join(pq.not_understood) if locale == "zh" else ", ".join(pq.not_understood)
+    note = not_understood_note(pq.not_understood, locale, "工单" if locale == "zh" else "tickets")
+    if "model_proposed" in pq.notes:
         note = (
-            f"没有理解：{words}（未用于筛选）" if locale == "zh" else f"Not understood: {words} (not used as filters)"
+            "（部分条件由模型根据原话提出，已按词表校验）"
+            if locale == "zh"
+            else "(Some filters were proposed by the model from your words and checked against the vocabulary.)"
         )
+    if note:
         # Appended after the text as written (not rstripped), so a streamed answer stays a prefix of the
         # final one and the note simply arrives as its last piece.
         sep = "" if composed.text.endswith("\n") else "\n"
@@ -201,9 +275,22 @@ def run(
             "filters": pq.filters,
             "not_understood": pq.not_understood,
             "matched_accounts": [{"id": i, "name": n} for i, n in pq.matched_accounts],
+            "matched_users": [{"id": i, "name": n} for i, n in pq.matched_users],
+            "notes": pq.notes,
             "rows": [_jsonable(r) for r in rows],
             "total": total,
         },
+    )
+
+
+def not_understood_note(words: list[str], locale: str, noun: str) -> str:
+    if not words:
+        return ""
+    if locale == "zh":
+        return f"没有理解：{'、'.join(words)}。为避免列出不相关的{noun}，未执行查询；请换个说法或去掉这些词。"
+    return (
+        f"Not understood: {', '.join(words)}. No {noun} are listed rather than more than you asked for; "
+        "rephrase or drop those words."
     )
 
 
@@ -211,8 +298,10 @@ def _rows(
     records: Records, tickets: list[Ticket], now: dt.datetime, locale: str
 ) -> tuple[list[dict[str, Any]], list[Fact]]:
     account_ids = sorted({t.account_id for t in tickets})
-    visible_accounts = records.rows("account", Account.id, Account.name, where=[Account.id.in_(account_ids)])
-    names = {int(i): str(n) for i, n in visible_accounts} if account_ids else {}
+    visible = (
+        records.rows("account", Account.id, Account.name, where=[Account.id.in_(account_ids)]) if account_ids else []
+    )
+    names = {int(i): str(n) for i, n in visible}
     users = records.user_names(t.assignee_id for t in tickets if t.assignee_id)
     rows: list[dict[str, Any]] = []
     facts: list[Fact] = []
@@ -248,6 +337,8 @@ def _status_text(row: dict[str, Any], locale: str) -> str:
     if isinstance(sla, dt.datetime):
         flag = ("（已超时）" if locale == "zh" else " (breached)") if row.get("sla_breached") else ""
         parts.append(f"SLA {sla:%Y-%m-%d %H:%M}{flag}")
+    if row.get("assignee_name"):
+        parts.append(("处理人 " if locale == "zh" else "assignee ") + str(row["assignee_name"]))
     return " · ".join(parts)
 
 
@@ -263,8 +354,23 @@ def _template_row(row: dict[str, Any], locale: str) -> dict[str, Any]:
     }
 
 
+_LABELS = {
+    "business_type": ("业务类型", "type"),
+    "channel": ("渠道", "channel"),
+    "error_codes": ("报警代码", "error code"),
+    "account_city": ("客户城市", "city"),
+    "account_region": ("客户区域", "region"),
+    "account_industry": ("客户行业", "industry"),
+    "account_tier": ("客户级别", "tier"),
+    "product_codes": ("产品", "product"),
+    "product_lines": ("产品线", "product line"),
+    "numbers": ("工单号", "number"),
+    "device_serials": ("设备", "device"),
+}
+
+
 def describe_filters(pq: ParsedQuery, locale: str) -> dict[str, str]:
-    """The understood filters in words, for the answer (the canonical ones stay in data.filters)."""
+    """The understood filters in words and names, for the answer (the canonical ones stay in data.filters)."""
     f, zh = pq.filters, locale == "zh"
     out: dict[str, str] = {}
     sep = "、" if zh else "/"
@@ -276,19 +382,31 @@ def describe_filters(pq: ParsedQuery, locale: str) -> dict[str, str]:
         out["节点" if zh else "node"] = sep.join(f["process_node"])
     if "account_ids" in f:
         names = [n for _, n in pq.matched_accounts] or [str(i) for i in f["account_ids"]]
+        if len(names) < len(f["account_ids"]):
+            names = ["当前页面客户" if zh else "this page's customer", *names]
         out["客户" if zh else "customer"] = sep.join(names) if names else ("（无匹配）" if zh else "(no match)")
-    if "numbers" in f:
-        out["工单号" if zh else "number"] = sep.join(f["numbers"])
-    if "device_serials" in f:
-        out["设备" if zh else "device"] = sep.join(f["device_serials"])
-    if "product_codes" in f:
-        out["型号" if zh else "model"] = sep.join(f["product_codes"])
+    if "device_ids" in f:
+        out["设备" if zh else "device"] = "当前页面设备" if zh else "this page's device"
+    for key, (zh_label, en_label) in _LABELS.items():
+        if key in f:
+            out[zh_label if zh else en_label] = sep.join(str(v) for v in f[key])
     if "assignee" in f:
         me = {"me": "我" if zh else "me", "unassigned": "未分配" if zh else "unassigned"}
         out["处理人" if zh else "assignee"] = me[f["assignee"]]
-    if "created" in f:
-        c = f["created"]
-        out["创建时间" if zh else "created"] = f"{c.get('from', '…')} ~ {c.get('to', '…')}"
+    if "assignee_ids" in f:
+        out["处理人" if zh else "assignee"] = sep.join(n for _, n in pq.matched_users) or sep.join(
+            str(i) for i in f["assignee_ids"]
+        )
+    for key, zh_label, en_label in (
+        ("created", "创建时间", "created"),
+        ("resolved", "解决时间", "resolved"),
+        ("sla_due", "SLA到期", "SLA due"),
+    ):
+        if key in f:
+            out[zh_label if zh else en_label] = f"{f[key].get('from', '…')} ~ {f[key].get('to', '…')}"
+    if "older_than_days" in f:
+        n = f["older_than_days"]
+        out["已创建" if zh else "age"] = f"超过{n}天" if zh else f"more than {n} days"
     if f.get("sla_breached"):
         out["SLA"] = "已超时" if zh else "breached"
     return out
