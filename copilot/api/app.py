@@ -13,7 +13,9 @@ from fastapi import FastAPI
 from copilot import __version__
 from copilot.api import web
 from copilot.api.errors import install_error_handlers
+from copilot.api.limits import BodyLimitMiddleware, TokenRateLimit, body_limit_for
 from copilot.api.mcp_server import mount_mcp
+from copilot.api.redact import install_log_redaction
 from copilot.api.routes import assist, conversations, health, kb, openai_compat, prompts
 from copilot.service.runtime import Runtime
 
@@ -28,7 +30,11 @@ def create_app(runtime: Runtime | None = None, *, warm_up: bool = True) -> FastA
         "filtered by the caller's permissions inside every query.",
     )
     app.state.runtime = runtime or Runtime()
+    settings = app.state.runtime.settings
+    app.state.rate_limit = TokenRateLimit.from_settings(settings)
     install_error_handlers(app)
+    install_log_redaction()
+    app.add_middleware(BodyLimitMiddleware, limit_for=body_limit_for(settings))
     app.include_router(health.router)
     app.include_router(assist.router)
     app.include_router(conversations.router)

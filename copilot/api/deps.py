@@ -32,13 +32,20 @@ SessionDep = Annotated[Session, Depends(get_session)]
 
 
 def get_principal(
-    session: SessionDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+    request: Request,
+    session: SessionDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
-    from copilot.store.tokens import authenticate
+    from copilot.store.tokens import authenticate, hash_token
 
     if credentials is None or not credentials.credentials:
         raise Unauthorized("a bearer token is required (crm-copilot token USERNAME)")
-    return authenticate(session, credentials.credentials)
+    principal = authenticate(session, credentials.credentials)
+    # Counted per token once it is known to be valid: a stranger cannot spend a user's budget.
+    rate_limit = getattr(request.app.state, "rate_limit", None)
+    if rate_limit is not None:
+        rate_limit.hit(hash_token(credentials.credentials.strip()))
+    return principal
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]

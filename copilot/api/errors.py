@@ -9,7 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from copilot.core.errors import CopilotError
+from copilot.core.errors import CopilotError, RateLimited
 
 
 def error_response(status: int, code: str, message: str, **extra: Any) -> JSONResponse:
@@ -21,7 +21,12 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(CopilotError)
     async def _copilot(_: Request, exc: CopilotError) -> JSONResponse:
         status = exc.status_code if exc.status_code < 500 else 503
-        return error_response(status, exc.code, exc.message)
+        response = error_response(status, exc.code, exc.message)
+        if isinstance(exc, RateLimited):
+            response.headers["Retry-After"] = str(exc.retry_after)
+        elif status == 401:
+            response.headers["WWW-Authenticate"] = "Bearer"
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -34,7 +39,10 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = {401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed"}.get(
+        code = {
+            401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
+            413: "payload_too_large",
+        }.get(
             exc.status_code, "http_error"
         )
         response = error_response(exc.status_code, code, str(exc.detail))

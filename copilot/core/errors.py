@@ -54,3 +54,14 @@ class ConfigError(CopilotError):
 
     status_code = 500
     code = "config_error"
+
+
+class RateLimited(CopilotError):
+    """Too many requests for one token; ``retry_after`` seconds until the window lets the next one in."""
+
+    status_code = 429
+    code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = max(1, int(retry_after))

@@ -39,8 +39,18 @@ class Settings(BaseSettings):
     prompts_dir: Path | None = Field(
         default=None, description="a deployment's own templates: added to, or overriding, the packaged ones"
     )
+    # Bounds (applied by copilot.core.bounds and the API's middleware).
     max_message_chars: int = 4000
+    max_query_chars: int = Field(default=200, description="what routing and search embed of a long message")
     max_document_bytes: int = 2_000_000
+    max_document_chars: int = Field(default=100_000, description="text extracted from one KB document")
+    max_expansion_ratio: int = Field(
+        default=20, description="extracted characters per byte of a compressed file (.docx) before it is refused"
+    )
+    max_body_bytes: int = Field(default=1_048_576, description="any request body but a KB upload (413 beyond)")
+    max_render_chars: int = Field(default=50_000, description="a rendered prompt's system + user text")
+    rate_limit: str = Field(default="120/minute", description="per token (limits syntax); empty: no limit")
+    token_ttl: str | None = Field(default="30d", description="default lifetime of a new token; empty: none")
 
     @property
     def resolved_database_url(self) -> str:

@@ -18,6 +18,10 @@ class ApiToken(Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    # Naive UTC, on the machine's clock (never the pinned business "today"). NULL: never expires.
+    expires_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    # Set by `crm-copilot token revoke`; the row stays so the audit trail keeps naming the token's user.
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
 
 
 class AuditEvent(Base):
