@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from copilot.core.bounds import query_text
 from copilot.core.settings import Settings
 from copilot.crm.permissions import AclScope, acl_scope
 from copilot.crm.principal import Principal
@@ -132,6 +133,8 @@ def is_latin_query(query: str) -> bool:
 
 
 class KnowledgeIndex:
+    max_query_chars = Settings.model_fields["max_query_chars"].default
+
     def __init__(
         self,
         store: VectorStore,
@@ -155,7 +158,9 @@ class KnowledgeIndex:
         store = VectorStore(make_client(settings), embedder.name, embedder.dim, namespace=namespace)
         lock_dir = settings.resolved_chroma_path if not settings.chroma_host else settings.data_dir
         lock_dir.mkdir(parents=True, exist_ok=True)
-        return cls(store, embedder, lock_path=lock_dir / f"{store.prefix}.write.lock")
+        index = cls(store, embedder, lock_path=lock_dir / f"{store.prefix}.write.lock")
+        index.max_query_chars = settings.max_query_chars
+        return index
 
     # --- loading --------------------------------------------------------------------------------
 
@@ -240,7 +245,8 @@ class KnowledgeIndex:
         """
         if not isinstance(scope, AclScope):  # None once meant "no filter": refuse anything not chosen
             raise TypeError(f"search needs an AclScope (copilot.crm.permissions.acl_scope), not {scope!r}")
-        query = query.strip()
+        # A long message is matched by its bounded head and tail (copilot.core.bounds.query_text): cost, not meaning.
+        query = query_text(query, self.max_query_chars)
         if not query or k <= 0:
             return []
         self.refresh()

@@ -19,6 +19,7 @@ from typing import Any, Literal, Protocol
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
+from copilot.core.bounds import MAX_ID
 from copilot.core.errors import BadRequest, Forbidden
 from copilot.core.locale import Locale
 from copilot.crm.permissions import may_use_skill
@@ -35,7 +36,7 @@ class PageContext(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     object_type: str = Field(min_length=1, max_length=40)
-    object_id: int = Field(ge=1)
+    object_id: int = Field(ge=1, le=MAX_ID)  # an id the database can hold (copilot.core.bounds)
 
 
 class PriorTurn(BaseModel):

@@ -30,6 +30,7 @@ import numpy as np
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
+from copilot.core.bounds import query_text
 from copilot.core.errors import NotFound
 from copilot.core.settings import Settings, get_settings
 from copilot.crm.principal import Principal
@@ -433,7 +434,8 @@ class Router:
     def _features(
         self, texts: Sequence[str], object_types: Sequence[str | None], principals: Sequence[Principal]
     ) -> _Features:
-        queries = self._embed_queries(texts)
+        # Only a bounded part of a long message is embedded (copilot.core.bounds.query_text): cost, not meaning.
+        queries = self._embed_queries([query_text(t, self.settings.max_query_chars) for t in texts])
         sims = queries @ self._matrix.T
         cue = np.zeros((len(texts), len(self.skills)), dtype=np.float32)
         for r, text in enumerate(texts):
