@@ -55,6 +55,7 @@ class Instructions:
         previous answer rather than a new piece."""
         modifier = (
             self.tone
+            or self.count
             or self.shorter
             or self.longer
             or self.rephrase
@@ -63,7 +64,7 @@ class Instructions:
             or self.max_chars
             or self.max_words
         )
-        new_content = self.channels or self.stated or self.audience or self.count
+        new_content = self.channels or self.stated or self.audience
         return bool(modifier) and not new_content
 
     def over(self, earlier: Instructions | dict[str, Any] | None) -> Instructions:
@@ -73,6 +74,8 @@ class Instructions:
             return self
         base = earlier if isinstance(earlier, Instructions) else from_data(earlier)
         merged = Instructions(**{f.name: getattr(base, f.name) for f in fields(Instructions)})
+        # "换个开头" and "第二条" are about this turn only; the rest is how the piece should stay.
+        merged.rephrase, merged.ordinal = False, None
         for f in fields(Instructions):
             value = getattr(self, f.name)
             if f.name == "unmet":

@@ -4,12 +4,15 @@ do not hold.
 The draft (from a model or the offline template) is split into sentences; a sentence with a date,
 a time, an amount, a relative day ("明天", "tomorrow") or a promise word ("保证", "免费", "guarantee")
 that does not appear in the grounding text is removed, and one neutral line saying the details will be
-confirmed takes the place of the first removal. Relative days are never grounded: a record holds dates.
+confirmed takes the place of the first removal. Relative days are never grounded by a record (a record
+holds dates); they are grounded only by what the agent stated themselves ("告诉他工程师明天上午上门"): the
+agent's own plan is theirs to promise, and a draft may repeat it — but not embellish it ("明天上午10点").
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 PATTERNS: dict[str, str] = {
@@ -42,19 +45,26 @@ class GuardReport:
     hits: list[dict[str, str]] = field(default_factory=list)
 
 
-def ungrounded(sentence: str, grounding: str) -> list[dict[str, str]]:
+def ungrounded(sentence: str, grounding: str, stated: Sequence[str] = ()) -> list[dict[str, str]]:
     hits = []
     low = grounding.lower()
+    said = " ".join(stated).lower()
     for kind, pattern in _COMPILED.items():
         for m in pattern.finditer(sentence):
             token = m.group(0).strip()
             if kind != "relative_day" and token.lower() in low:
                 continue
+            if said and _norm(token) in _norm(said):
+                continue
             hits.append({"kind": kind, "text": token})
     return hits
 
 
-def guard(draft: str, grounding: str, lang: str = "zh") -> GuardReport:
+def _norm(text: str) -> str:
+    return re.sub(r"\s+", "", text.lower())
+
+
+def guard(draft: str, grounding: str, lang: str = "zh", stated: Sequence[str] = ()) -> GuardReport:
     """Drop each clause that promises something ungrounded; keep greetings and grounded advice."""
     report = GuardReport(text=draft)
     kept: list[str] = []
@@ -66,7 +76,7 @@ def guard(draft: str, grounding: str, lang: str = "zh") -> GuardReport:
         good: list[str] = []
         for clause in clauses:
             # A citation list like "[crm:ticket:7]" carries ids, not promises: never scan it.
-            hits = ungrounded(re.sub(r"\[[^\]]*\]", "", clause), grounding)
+            hits = ungrounded(re.sub(r"\[[^\]]*\]", "", clause), grounding, stated)
             if hits:
                 report.removed.append(clause.strip())
                 report.hits.extend(hits)

@@ -1,28 +1,38 @@
-"""reply_suggestion: a draft reply to the ticket's customer, in their language and register.
+"""reply_suggestion: a draft reply to the ticket's customer, in their language and register, saying what
+the agent asked it to say.
 
 Grounded in the ticket (status, process node, assignee), the device and KB articles (the reply
 etiquette SOP, and the troubleshooting article for the ticket's alarm, whose first safe steps the
-customer can try). Internal notes never reach the draft. Whatever wrote the draft, the promise guard
-then removes dates, times, prices and guarantees that the records do not hold.
+customer can try). The agent's words are the instruction (skills.instructions): the language, tone and
+length asked for, and the plan they state ("告诉他工程师明天上午上门") goes into the reply as the service
+team's plan. Steps the customer already did (the thread says so) are not asked again. A follow-up in
+the same conversation ("更正式一点", "shorter", "in English", "换个开头") refines the previous draft.
+Internal notes never reach the draft. Whatever wrote the draft, the promise guard then removes dates,
+times, prices and guarantees that neither the records nor the agent's own statement hold.
 """
 
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from copilot.core.errors import BadRequest
 from retrievers.crm_records import RecordRetriever
 from retrievers.facts import Fact
-from skills.base import SkillContext, SkillRequest, SkillResult
+from skills.base import PriorTurn, SkillContext, SkillRequest, SkillResult
 from skills.compose import compose, result_from
 from skills.grounding import article_chunks, doc_id, kb_search, sections_with_sources
+from skills.instructions import Instructions, char_count, checks_done, read_instructions, trim_to
 from skills.promise_guard import guard
 from skills.troubleshoot import pick_article
 
 TEMPLATE = "reply_suggestion"
-TEMPLATE_VERSION = "2"
+TEMPLATE_VERSION = "3"
 CUSTOMER_STEPS = 2
+MAX_VARIANTS = 3
+HISTORY_TURNS = 4
 FRIENDLY_CHANNELS = ("微信", "企业微信", "wecom", "wechat", "app")
+TONE_REGISTER = {"formal": "formal", "casual": "friendly", "warm": "friendly"}
 STATUS_WORDS = {
     "new": ("已受理", "received"),
     "in_progress": ("处理中", "in progress"),
@@ -30,6 +40,7 @@ STATUS_WORDS = {
     "resolved": ("已解决", "resolved"),
     "closed": ("已关闭", "closed"),
 }
+NOTE_HEAD = {"zh": "【给坐席的说明】", "en": "[Note for the agent]"}
 _ETIQUETTE = re.compile(r"礼仪|话术|etiquette|reply guideline", re.IGNORECASE)
 _CJK = re.compile(r"[\u4e00-\u9fff]")
 
@@ -51,18 +62,62 @@ def salutation(name: str, lang: str, register: str) -> str:
     return first if register == "friendly" else name
 
 
+def previous_turn(request: SkillRequest) -> PriorTurn | None:
+    """The last earlier reply on this same ticket: what a follow-up refines."""
+    for turn in reversed(request.history):
+        same_page = turn.context is None or request.context is None or turn.context == request.context
+        if turn.skill == "reply_suggestion" and same_page and turn.answer:
+            return turn
+    return None
+
+
+def _bigrams(text: str) -> set[str]:
+    flat = re.sub(r"\s+", "", text.lower())
+    return {flat[i : i + 2] for i in range(len(flat) - 1)}
+
+
+def _already_given(step: str, agent_texts: list[str]) -> bool:
+    """The agent already sent this step in the thread (most of its wording is in one agent message)."""
+    grams = _bigrams(step)
+    return bool(grams) and any(len(grams & _bigrams(t)) / len(grams) >= 0.5 for t in agent_texts)
+
+
+def _register(request: SkillRequest, now: Instructions, inst: Instructions, channel: str) -> str:
+    """The input field, else what this turn's words ask, else what earlier turns asked, else the channel's."""
+    tone = str(request.input.get("tone") or "")
+    if tone:
+        return tone
+    for said in (now, inst):
+        if said.shorter or (said.max_chars is not None and said.max_chars <= 120):
+            return "concise"
+        if said.tone:
+            return TONE_REGISTER.get(said.tone, "formal")
+    return "friendly" if any(c in channel.lower() for c in FRIENDLY_CHANNELS) else "formal"
+
+
 def run(request: SkillRequest, ctx: SkillContext) -> SkillResult:
     if request.context is None or request.context.object_type != "ticket":
         raise BadRequest("reply_suggestion works on a ticket page: give context {object_type: ticket, object_id}")
-    retriever = RecordRetriever(ctx.records, ctx.locale)
     with ctx.timed("retrieval"):
-        bundle = retriever.bundle("ticket", request.context.object_id)
-        messages = [m for m in retriever.ticket_messages(bundle.record.id) if m.author_kind in ("customer", "agent")]
-    ticket = bundle.record
+        ticket = ctx.records.get("ticket", request.context.object_id)
+        messages = [
+            m
+            for m in RecordRetriever(ctx.records, ctx.locale).ticket_messages(ticket.id)
+            if m.author_kind in ("customer", "agent")
+        ]
+
+    # What the agent asks this turn, on top of what they asked earlier in the conversation.
+    prior = previous_turn(request)
+    now = read_instructions(request.message, ctx.locale)
+    inst = now.over(prior.data.get("instructions")) if prior is not None else now
     last_customer = next((m.body for m in reversed(messages) if m.author_kind == "customer"), ticket.description)
-    lang = customer_language(last_customer)
-    tone = str(request.input.get("tone") or "")
-    register = tone or ("friendly" if any(c in (ticket.channel or "").lower() for c in FRIENDLY_CHANNELS) else "formal")
+    lang = str(request.input.get("language") or inst.language or customer_language(last_customer))
+    register = _register(request, now, inst, ticket.channel or "")
+    # Record values (status, process node) are shown in the reply's language, not the agent's.
+    retriever = RecordRetriever(ctx.records, lang)
+    with ctx.timed("retrieval"):
+        bundle = retriever.bundle("ticket", ticket.id)
+    opening = int((prior.data.get("opening", 0) + 1) if (prior is not None and inst.rephrase) else 0)
 
     fields = bundle.main.meta.get("fields") or {}
     contact = next((f for f in bundle.related if f.meta.get("object_type") == "contact"), None)
@@ -72,24 +127,44 @@ def run(request: SkillRequest, ctx: SkillContext) -> SkillResult:
     code = (product.meta.get("fields") or {}).get("code") if product else None
     status_word = STATUS_WORDS.get(str(fields.get("status")), (str(fields.get("status")), str(fields.get("status"))))
 
+    # The thread: did the customer say they did the checks? Which steps did the agent already send?
+    customer_texts = [m.body for m in messages if m.author_kind == "customer"]
+    agent_texts = [m.body for m in messages if m.author_kind == "agent"]
+    acknowledge = any(checks_done(t) for t in customer_texts[-2:])
+
     # KB: the etiquette SOP (how to write) and the article for this alarm (what the customer can check).
     sop = [f for f in kb_search(ctx, "客户消息回复礼仪与话术规范", k=4) if _ETIQUETTE.search(f.title)][:1]
     steps: list[dict[str, str]] = []
+    skipped_steps: list[str] = []
     kb_used: list[Fact] = list(sop)
     if fields.get("error_code"):
         query = " ".join(x for x in (code, fields.get("error_code"), ticket.subject) if x)
         article = pick_article(kb_search(ctx, query, k=8), code, str(fields["error_code"]))
         article = article_chunks(ctx, article, query)
-        # Steps are quoted to the customer verbatim: only from an article in the customer's language.
+        # Steps are quoted to the customer verbatim: only from an article in the reply's language.
         if article and str(article[0].meta.get("lang") or lang) != lang:
             article = []
-        for text, src in sections_with_sources(article).get("steps", [])[:CUSTOMER_STEPS]:
+        for text, src in sections_with_sources(article).get("steps", []):
+            if len(steps) >= CUSTOMER_STEPS or len(skipped_steps) >= CUSTOMER_STEPS:
+                break
+            if acknowledge or _already_given(text, agent_texts):
+                skipped_steps.append(text)  # the thread shows it was asked (and done): never ask again
+                continue
             steps.append({"text": text, "id": src.id})
             kb_used.append(src)
 
     zh = lang == "zh"
     facts = [bundle.main, *(f for f in (device, contact) if f is not None)]
-    variables = {
+    history = [{"message": t.message, "answer": t.answer} for t in request.history[-HISTORY_TURNS:] if t.answer]
+    count = min(inst.count or 1, MAX_VARIANTS)
+    variables: dict[str, Any] = {
+        "request": request.message,
+        "stated": list(inst.stated),
+        "history": history,
+        "previous_answer": prior.answer if prior is not None else "",
+        "instructions": inst.as_data(),
+        "acknowledge": acknowledge,
+        "opening": opening,
         "conversation": [{"role": m.author_kind, "text": m.body} for m in messages[-6:]],
         "ticket_facts": [{"id": f.id, "label": f.title, "text": f.text} for f in facts],
         "snippets": [{"id": f.id, "title": f.title, "text": f.text} for f in sop],
@@ -108,22 +183,34 @@ def run(request: SkillRequest, ctx: SkillContext) -> SkillResult:
         "steps": steps,
         "source_ids": [f.id for f in [*facts, *kb_used]],
     }
-    # The reply goes out in the customer's language, whatever the agent's own locale is.
+    # The reply goes out in the reply's language, whatever the agent's own locale is.
     ctx_locale, ctx.locale = ctx.locale, lang  # type: ignore[assignment]
     try:
         composed = compose(ctx, TEMPLATE, variables, [*facts, *kb_used], version=TEMPLATE_VERSION)
+        if composed.provider == "offline" and count > 1:
+            # Offline, several variants differ in their opening wording; a model writes them in one call.
+            texts = [composed.text]
+            for i in range(1, count):
+                more = dict(variables, opening=opening + i, variant_label="")
+                texts.append(compose(ctx, TEMPLATE, more, [*facts, *kb_used], version=TEMPLATE_VERSION).text)
+            label = "版本 {}：\n" if zh else "Variant {}:\n"
+            composed.text = "\n\n".join(label.format(i + 1) + t for i, t in enumerate(texts))
     finally:
         ctx.locale = ctx_locale  # type: ignore[assignment]
 
-    # What a reply may repeat: the records and the steps quoted. Not the etiquette SOP: its example
-    # phrases ("今天 16:00 前", "免费") are wording advice, not facts about this ticket.
+    # What a reply may repeat: the records and the steps quoted, and what the agent stated themselves.
+    # Not the etiquette SOP: its example phrases ("今天 16:00 前", "免费") are wording advice, not facts.
     grounding = (
         "\n".join([*(f.text for f in facts), *(s["text"] for s in steps)])
         + "\n"
         + " ".join(v for v in (assignee or "", str(fields.get("number", ""))) if v)
     )
-    checked = guard(composed.text, grounding, lang)
-    composed.text = checked.text
+    checked = guard(composed.text, grounding, lang, stated=inst.stated)
+    text = checked.text
+    if inst.max_chars and char_count(text) > inst.max_chars:
+        text = trim_to(text, inst.max_chars)
+    notes = _notes(inst, checked.hits, skipped_steps, acknowledge, lang)
+    composed.text = text + (f"\n\n{NOTE_HEAD[lang]}\n" + "\n".join(f"- {n}" for n in notes) if notes else "")
     result = result_from(
         ctx,
         "reply_suggestion",
@@ -132,10 +219,54 @@ def run(request: SkillRequest, ctx: SkillContext) -> SkillResult:
         data={
             "language": lang,
             "register": register,
+            "draft": text,
+            "instructions": inst.as_data(),
+            "opening": opening,
+            "stated": list(inst.stated),
+            "skipped_steps": skipped_steps,
+            "notes": notes,
             "sources": sorted({doc_id(f) for f in kb_used}),
             "guard": {"removed": checked.removed, "hits": checked.hits},
         },
     )
     if checked.removed:
         result.warnings.append("unsupported_promises_removed")
+    if inst.unmet:
+        result.warnings.extend(f"instruction_not_followed:{u}" for u in inst.unmet)
     return result
+
+
+KIND_WORDS = {
+    "relative_day": ("日期", "a day"),
+    "date": ("日期", "a date"),
+    "time": ("时间", "a time"),
+    "amount": ("金额", "an amount"),
+    "promise": ("服务承诺", "a service promise"),
+}
+
+
+def _notes(inst: Instructions, hits: list[dict[str, str]], skipped: list[str], ack: bool, lang: str) -> list[str]:
+    """What the draft did not do that the agent might expect, and why — said to the agent, not the customer.
+    Removed promises are named by kind, not quoted: a note the agent copies must not carry them back."""
+    zh = lang == "zh"
+    notes: list[str] = []
+    kinds = list(dict.fromkeys(h["kind"] for h in hits))
+    if kinds:
+        words = "、".join(KIND_WORDS.get(k, (k, k))[0] for k in kinds)
+        words_en = ", ".join(KIND_WORDS.get(k, (k, k))[1] for k in kinds)
+        notes.append(
+            f"草稿里有工单记录和您的要求都没有依据的{words}，已删去：请确认后再告知客户。"
+            if zh
+            else f"Removed {words_en} that neither the records nor your request hold: confirm it first."
+        )
+    if skipped and ack:
+        notes.append(
+            "客户已说明按建议做过检查，草稿没有再要求重做。"
+            if zh
+            else "The customer says they did the suggested checks; the draft does not ask again."
+        )
+    if lang == "en" and any(_CJK.search(x) for x in inst.stated):
+        notes.append("Your plan is quoted as you wrote it (in Chinese): the offline writer does not translate it.")
+    if inst.count and inst.count > MAX_VARIANTS:
+        notes.append(f"最多写 {MAX_VARIANTS} 个版本。" if zh else f"At most {MAX_VARIANTS} variants.")
+    return notes

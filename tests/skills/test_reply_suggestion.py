@@ -9,7 +9,9 @@ from typing import Any
 from sqlalchemy import select
 
 from copilot.crm.models import Ticket, TicketMessage, User
+from copilot.crm.principal import load_principal
 from copilot.service.runtime import Runtime
+from skills.base import PageContext, SkillRequest
 from skills.promise_guard import guard
 from tests.skills.skill_support import ask, with_fake_model
 
@@ -84,3 +86,87 @@ def test_english_customer_gets_an_english_reply(skills_runtime: Runtime) -> None
     assert result.answer.startswith(("Dear", "Hi")) and ticket.number in result.answer
     assert f"Your ticket {ticket.number} is" in result.answer and "您好" not in result.answer
     assert json.dumps(result.data["guard"]["removed"]) == "[]"
+
+
+def _ticket_where_customer_did_the_checks(runtime: Runtime) -> Ticket:
+    from skills.instructions import checks_done
+
+    with runtime.sessions() as s:
+        for ticket in s.scalars(select(Ticket).where(Ticket.error_code.is_not(None)).order_by(Ticket.id)):
+            bodies = list(
+                s.scalars(
+                    select(TicketMessage.body)
+                    .where(TicketMessage.ticket_id == ticket.id, TicketMessage.author_kind == "customer")
+                    .order_by(TicketMessage.sent_at)
+                )
+            )
+            if bodies and checks_done(bodies[-1]):
+                return ticket
+    raise AssertionError("the demo has a ticket whose customer reports the checks done")
+
+
+def test_the_agents_plan_is_in_the_reply_and_done_checks_are_not_asked_again(skills_runtime: Runtime) -> None:
+    ticket = _ticket_where_customer_did_the_checks(skills_runtime)
+    result = ask(
+        skills_runtime,
+        "service_mgr",
+        "reply_suggestion",
+        "帮我回复客户，告诉他工程师明天上午上门",
+        f"ticket:{ticket.id}",
+    )
+    draft = result.data["draft"]
+    assert "工程师明天上午上门" in draft  # the agent's own plan: not removed by the promise guard
+    assert "您可以先请现场同事检查" not in draft and "感谢您按建议完成了检查" in draft
+    assert "unsupported_promises_removed" not in result.warnings
+
+
+def test_follow_ups_refine_the_same_draft(skills_runtime: Runtime) -> None:
+    ticket = _ticket_where_customer_did_the_checks(skills_runtime)
+    with skills_runtime.sessions() as s:
+        principal = load_principal(s, "service_mgr")
+        page = PageContext(object_type="ticket", object_id=ticket.id)
+        first = skills_runtime.assistant.turn(
+            s,
+            principal,
+            SkillRequest(message="帮我回复客户，告诉他工程师明天上午上门", context=page),
+            skill="reply_suggestion",
+        )
+        english = skills_runtime.assistant.turn(
+            s, principal, SkillRequest(message="in English"), conversation_id=first.conversation_id
+        )
+        again = skills_runtime.assistant.turn(
+            s, principal, SkillRequest(message="换个开头"), conversation_id=first.conversation_id
+        )
+        s.commit()
+    assert english.skill == again.skill == "reply_suggestion"
+    assert english.data["language"] == "en" and "Dear" in english.data["draft"]
+    assert english.data["stated"] == ["工程师明天上午上门"]  # the plan carries over to the refinement
+    assert (
+        again.data["language"] == "en" and again.data["draft"].splitlines()[0] != english.data["draft"].splitlines()[0]
+    )
+
+
+def test_a_configured_model_sees_the_instruction_and_the_previous_draft(
+    skills_runtime: Runtime, fake_openai: Any
+) -> None:
+    ticket = _ticket_where_customer_did_the_checks(skills_runtime)
+    runtime = with_fake_model(skills_runtime, fake_openai)
+    fake_openai.reply("卢工您好，工程师明天上午上门，届时请安排人员配合。")
+    with runtime.sessions() as s:
+        principal = load_principal(s, "service_mgr")
+        page = PageContext(object_type="ticket", object_id=ticket.id)
+        first = runtime.assistant.turn(
+            s,
+            principal,
+            SkillRequest(message="告诉客户工程师明天上午上门，语气亲切些", context=page),
+            skill="reply_suggestion",
+        )
+        fake_openai.reply("卢工您好：工程师将于明天上午上门，请安排人员配合。")
+        second = runtime.assistant.turn(
+            s, principal, SkillRequest(message="更正式一点"), conversation_id=first.conversation_id
+        )
+        s.commit()
+    sent = fake_openai.all_request_text()
+    assert "告诉客户工程师明天上午上门，语气亲切些" in sent and "更正式一点" in sent
+    assert "工程师明天上午上门，届时请安排人员配合" in sent  # the previous draft reached the model
+    assert "工程师明天上午上门" in first.answer and second.skill == "reply_suggestion"
