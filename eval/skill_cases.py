@@ -44,7 +44,7 @@ if TYPE_CHECKING:
     from copilot.service.runtime import Runtime
 
 DATASETS = Path(__file__).parent / "datasets"
-BARS = {"next_best_action.precision_at_1": 0.8, "ticket_lookup.exact_match": 0.9}
+BARS = {"next_best_action_users.precision_at_1": 0.8, "ticket_lookup.exact_match": 0.9}
 ERROR_CODES = {"forbidden": 403, "not_found": 404, "bad_request": 400, "unprocessable": 422}
 
 
@@ -220,6 +220,11 @@ def run_all(
         if "next_best_action" in skills:
             rows = [judge_nba(session, rt, c) for c in load_cases("next_best_action")]
             report["next_best_action"] = _summary("next_best_action", "precision_at_1", rows)
+            # Deals read by hand from a sales manager's side (the gated set; the first set was ranked
+            # with the round-one formula and is kept for comparison).
+            rows = [judge_nba(session, rt, c) for c in load_cases("next_best_action_users")]
+            if rows:
+                report["next_best_action_users"] = _summary("next_best_action_users", "precision_at_1", rows)
         if "ticket_lookup" in skills:
             rows = [judge_ticket(session, rt, c) for c in load_cases("ticket_lookup")]
             report["ticket_lookup"] = _summary("ticket_lookup", "exact_match", rows)
@@ -229,7 +234,7 @@ def run_all(
         report[k.split(".")[0]][k.split(".")[1]] >= bar for k, bar in BARS.items() if k.split(".")[0] in report
     ) and all(
         report[s]["fls_leaks"] == 0 and report[s]["citations_outside"] == 0
-        for s in ("next_best_action", "ticket_lookup")
+        for s in ("next_best_action", "next_best_action_users", "ticket_lookup")
         if s in report
     )
     return report

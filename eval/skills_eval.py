@@ -179,7 +179,7 @@ def _deterministic_skills(runtime: Runtime, metrics: dict[str, float], gates: di
     except ImportError:
         return
     report = run_all(runtime, DEMO_TODAY)
-    for skill in ("next_best_action", "ticket_lookup"):
+    for skill in ("next_best_action", "next_best_action_users", "ticket_lookup"):
         part = report.get(skill)
         if not part:
             continue

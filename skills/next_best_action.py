@@ -5,11 +5,16 @@ Two scopes:
 * ``record`` (the page's opportunity or account): every signal on that deal (or on the account's
   deals) plus the account-wide ones (payments, revenue, tickets, renewals, warranties, contacts),
   ranked by score, up to ``limit`` actions.
-* ``mine`` ("which of my deals need attention first"): the asker's own deals — owner is the asker,
-  or for a line manager anyone below them — open, or won within ``won_lookback_days`` (dispatch and
-  payment still matter after a win); top ``limit`` deals, one best action each. An account-wide
-  signal is offered to each deal of its account but used for one deal only, so two deals of one
-  customer do not both say "chase the same overdue payment".
+* ``mine`` ("which of my deals need attention first"; a manager's "团队里哪些商机有风险"): the asker's
+  own deals — owner is the asker, or for a line manager anyone below them — open, or won within
+  ``won_lookback_days`` (dispatch and payment still matter after a win); top ``limit`` deals, one best
+  action each, each titled with the deal and (for a manager) its owner. An account-wide signal is
+  offered to each deal of its account but used for one deal only, so two deals of one customer do not
+  both say "chase the same overdue payment".
+
+The person's words reach the writer: the request text, what ``read_instructions`` reads from it (draft
+language, tone, "第二条"), and — for a follow-up in the same conversation ("把第二条建议的草稿改得更正式
+一点") — the same record as the earlier turn, with that action's draft refined.
 
 All records come through ``read_filter`` and ``visible_dict`` (see signals/records.py); citations are
 built only from records that were retrieved there.
@@ -19,15 +24,17 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from dataclasses import replace
 from typing import Any
 
 from sqlalchemy import or_
 
 from copilot.core.errors import BadRequest
-from copilot.crm.models import Opportunity
+from copilot.crm.models import Device, Opportunity
 from retrievers.facts import Fact
-from skills.base import Action, SkillContext, SkillRequest, SkillResult
+from skills.base import Action, PageContext, PriorTurn, SkillContext, SkillRequest, SkillResult
 from skills.compose import compose, result_from
+from skills.instructions import Instructions, read_instructions
 from skills.signals import RecordSet, Signal, SignalConfig, default_config, evaluate, load_records, to_action
 
 SKILL = "next_best_action"
@@ -43,14 +50,19 @@ def resolve_today(ctx: SkillContext, today: dt.date | None = None) -> dt.date:
 
 # "Which of my deals…" asked on a deal page still means the whole pipeline.
 MINE_CUES = re.compile(
-    r"我手上|我的商机|我负责的|我的单|哪些商机|哪几个单|哪些单|所有商机|pipeline|my deals|my opportunities|"
-    r"which of my|all my",
+    r"我手上|我的商机|我负责的|我的单|哪些商机|哪几个单|哪些单|所有商机|团队|下属|pipeline|my deals|my opportunities|"
+    r"which of my|all my|my team|team's deals|team deals|deals at risk",
     re.IGNORECASE,
 )
 
 
-def _scope_from(request: SkillRequest) -> str:
-    if request.context is None or MINE_CUES.search(request.message or ""):
+def _prior_turn(request: SkillRequest) -> PriorTurn | None:
+    """The latest earlier answer of this skill in the conversation, if any."""
+    return next((t for t in reversed(request.history) if t.skill == SKILL), None)
+
+
+def _scope_from(request: SkillRequest, context: PageContext | None) -> str:
+    if context is None or MINE_CUES.search(request.message or ""):
         return "mine"
     return "record"
 
@@ -64,7 +76,7 @@ def _deal_stage_clause(cfg: SignalConfig, today: dt.date) -> Any:
 
 
 def _select_scope(
-    request: SkillRequest, ctx: SkillContext, cfg: SignalConfig, today: dt.date, scope: str
+    context: PageContext | None, ctx: SkillContext, cfg: SignalConfig, today: dt.date, scope: str
 ) -> tuple[list[Opportunity], set[int], str | None]:
     records, principal = ctx.records, ctx.principal
     if scope == "mine":
@@ -75,9 +87,9 @@ def _select_scope(
             order_by=Opportunity.id,
         )
         return deals, {d.account_id for d in deals}, None
-    if request.context is None:
+    if context is None:
         raise BadRequest("next_best_action: scope 'record' needs a page context (an opportunity or an account)")
-    object_type, object_id = request.context.object_type, request.context.object_id
+    object_type, object_id = context.object_type, context.object_id
     if object_type == "opportunity":
         opp = records.get("opportunity", object_id)  # 404 when invisible
         return [opp], {opp.account_id}, object_type
@@ -88,6 +100,16 @@ def _select_scope(
         )
         return deals, {account.id}, object_type
     raise BadRequest(f"next_best_action works on an opportunity or an account page, not on {object_type!r}")
+
+
+def _ticket_products(ctx: SkillContext, rs: RecordSet) -> None:
+    """Which product each loaded ticket's machine is, so a ticket on what this deal sells weighs as its own."""
+    device_of = {int(t["id"]): t.get("device_id") for t in rs.tickets if t.get("device_id") is not None}
+    if not device_of:
+        return
+    where = [Device.id.in_(set(device_of.values()))]
+    products = dict(ctx.records.rows("device", Device.id, Device.product_id, where=where))
+    rs.ticket_products = {tid: int(products[did]) for tid, did in device_of.items() if products.get(did) is not None}
 
 
 def _best_per_deal(signals: list[Signal], rs: RecordSet, limit: int) -> list[tuple[int, Signal]]:
@@ -126,41 +148,75 @@ def run(
     today = resolve_today(ctx, today)
     locale = request.locale or ctx.locale
     ctx.locale = locale  # the template renders in the same language as the actions
-    scope = str(request.input.get("scope") or _scope_from(request))
+    prior = _prior_turn(request)
+    instructions = read_instructions(request.message or "", locale)
+    follow_up = prior is not None and instructions.refines_only
+    # A follow-up ("第二条改正式一点") is about the record the earlier answer was on.
+    context = request.context or (prior.context if follow_up and prior is not None else None)
+    scope = str(request.input.get("scope") or (prior.data.get("scope") if follow_up and prior else None) or "")
+    scope = scope or _scope_from(request, context)
     if scope not in ("record", "mine"):
         raise BadRequest("next_best_action: scope must be 'record' or 'mine'")
     limit = max(1, min(int(request.input.get("limit") or DEFAULT_LIMIT), MAX_LIMIT))
 
-    deals, account_ids, page_type = _select_scope(request, ctx, cfg, today, scope)
+    deals, account_ids, page_type = _select_scope(context, ctx, cfg, today, scope)
     rs = load_records(ctx.records, cfg, today, deals, account_ids)
+    _ticket_products(ctx, rs)
     signals = evaluate(rs, cfg)
+    if page_type == "account":
+        # On the account's own page an account-wide item is not "someone else's job": full weight.
+        signals = sorted((replace(s, relevance=1.0) for s in signals), key=Signal.sort_key)
     me = ctx.principal.display_name or ctx.principal.username
+    team = bool(ctx.principal.subordinate_ids)
 
+    picked: list[tuple[int | None, Signal]]
+    if scope == "mine":
+        picked = [(opp_id, sig) for opp_id, sig in _best_per_deal(signals, rs, limit)]
+    else:
+        picked = [(None, s) for s in signals[:limit]]
+    focus = _focus(instructions, len(picked)) if follow_up else None
     actions: list[Action] = []
     deal_rows: list[dict[str, Any]] = []
-    if scope == "mine":
-        for opp_id, sig in _best_per_deal(signals, rs, limit):
-            action = to_action(sig, rs, locale, me)
-            deal_name = rs.deals[opp_id].get("name") or f"#{opp_id}"
-            action.title = f"{deal_name}：{action.title}" if locale == "zh" else f"{deal_name}: {action.title}"
-            actions.append(action)
+    for i, (opp_id, sig) in enumerate(picked):
+        # Draft language and tone as asked; on a follow-up naming one action ("第二条"), only that one.
+        refine = focus is None or focus == i
+        action = to_action(
+            sig,
+            rs,
+            locale,
+            _sender(ctx, rs, opp_id or sig.opportunity_id, me),
+            language=instructions.language if refine else None,
+            tone=instructions.tone if refine else None,
+        )
+        if opp_id is not None:
+            deal = rs.deals[opp_id]
+            deal_name = deal.get("name") or f"#{opp_id}"
+            owner = rs.user_names.get(int(deal["owner_id"])) if team and deal.get("owner_id") else None
+            label = str(deal_name)
+            if owner:
+                label += f"（{owner}）" if locale == "zh" else f" ({owner})"
+            action.title = f"{label}：{action.title}" if locale == "zh" else f"{label}: {action.title}"
             deal_rows.append(
                 {
                     "opportunity_id": opp_id,
                     "name": deal_name,
-                    "account": rs.account_name(rs.deals[opp_id].get("account_id")),
+                    "owner": owner,
+                    "account": rs.account_name(deal.get("account_id")),
                     "kind": sig.kind,
                     "score": sig.score,
                 }
             )
-    else:
-        actions = [to_action(s, rs, locale, me) for s in signals[:limit]]
+        actions.append(action)
 
     cited = _cited_facts(actions, rs)
-    answer_vars = _answer_vars(
-        scope, page_type, rs, actions, deal_rows, len(signals), today, locale, team=bool(ctx.principal.subordinate_ids)
-    )
-    composed = compose(ctx, TEMPLATE, _template_vars(answer_vars, actions), cited)
+    answer_vars = _answer_vars(scope, page_type, rs, actions, deal_rows, len(signals), today, locale, team=team)
+    variables = _template_vars(answer_vars, actions) | {
+        "request": request.message or "",
+        "instructions": instructions.as_data(),
+        "focus": focus + 1 if focus is not None else 0,
+        "previous_draft": _previous_draft(prior, focus) if follow_up else "",
+    }
+    composed = compose(ctx, TEMPLATE, variables, cited)
     return result_from(
         ctx,
         SKILL,
@@ -173,8 +229,35 @@ def run(
             "signals": [s.as_dict() for s in signals],
             "deals": deal_rows,
             "answer_vars": answer_vars,
+            "follow_up": follow_up,
+            "focus": focus + 1 if focus is not None else None,
+            "context": context.model_dump() if context is not None else None,
         },
     )
+
+
+def _sender(ctx: SkillContext, rs: RecordSet, opp_id: int | None, me: str) -> str:
+    """Who signs a draft: the rep who owns the deal when a manager looks at a subordinate's deal (the
+    manager hands the draft to the rep), otherwise the asker."""
+    owner = rs.deals.get(opp_id, {}).get("owner_id") if opp_id is not None else None
+    if owner is not None and int(owner) in ctx.principal.subordinate_ids:
+        return rs.user_names.get(int(owner)) or me
+    return me
+
+
+def _focus(instructions: Instructions, n: int) -> int | None:
+    """The 0-based action a follow-up names ("第二条" → 1, "the last one" → n-1), None for all of them."""
+    if instructions.ordinal is None or n == 0:
+        return None
+    index = n - 1 if instructions.ordinal == -1 else instructions.ordinal - 1
+    return index if 0 <= index < n else None
+
+
+def _previous_draft(prior: PriorTurn | None, focus: int | None) -> str:
+    if prior is None or not prior.actions:
+        return ""
+    chosen = prior.actions[focus] if focus is not None and focus < len(prior.actions) else prior.actions[0]
+    return str(chosen.get("draft") or "")
 
 
 def _cited_facts(actions: list[Action], rs: RecordSet) -> list[Fact]:

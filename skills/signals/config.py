@@ -36,6 +36,40 @@ class KindConfig(BaseModel):
     account_wide: bool = False
     # Only for state signals, which have no deadline to measure urgency from.
     urgency: float = Field(default=1.0, ge=1.0, le=2.0)
+    # How much an account-wide signal of this kind is about one deal of the account (1.0 = fully).
+    relevance: float = Field(default=1.0, gt=0, le=1.0)
+
+
+class CompetitorConfig(BaseModel):
+    """Competitor moves vs mere mentions in activity texts (see rules.competitor_mentioned)."""
+
+    model_config = ConfigDict(extra="forbid")
+    recent_days: int = Field(default=45, ge=1)
+    # Words that make a mention a *move*: the competitor quoted, is trialling, is cheaper, the customer
+    # asks for a concession. A mention without any of them ("could be undercut", "unhappy with X's
+    # service") is weighed by ``mention_weight``.
+    moves: list[str]
+    mention_weight: float = Field(default=0.3, gt=0, le=1.0)
+    urgency_min: float = Field(default=1.2, ge=1.0, le=2.0)
+    urgency_max: float = Field(default=1.8, ge=1.0, le=2.0)
+
+
+class StaleConfig(BaseModel):
+    """Silence on a deal: a shorter fuse as its close date comes near."""
+
+    model_config = ConfigDict(extra="forbid")
+    days: int = Field(default=21, ge=1)
+    near_close_days: int = Field(default=14, ge=1)
+    close_horizon_days: int = Field(default=45, ge=1)
+
+
+class DecisionMakerConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    role: str = "决策者"
+    # From this stage on a deal needs its decision maker met (early qualification may not have one yet).
+    from_stage: str = "需求确认"
+    # Activity kinds that count as having met someone (an e-mail or an internal note does not).
+    meeting_kinds: list[str] = Field(default_factory=lambda: ["visit", "call", "meeting"])
 
 
 class RevenueDropConfig(BaseModel):
@@ -48,8 +82,14 @@ class SignalConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     value_unit: float = Field(default=1_000_000, gt=0)
     recent_activity_window_days: int = Field(default=90, ge=1)
-    competitor_recent_days: int = Field(default=30, ge=1)
-    stale_deal_days: int = Field(default=21, ge=1)
+    stale: StaleConfig = Field(default_factory=StaleConfig)
+    competitor: CompetitorConfig
+    decision_maker: DecisionMakerConfig = Field(default_factory=DecisionMakerConfig)
+    # The money at stake in a deal risk: amount × the weight of the deal's stage (a 10% lead is not yet
+    # the customer's money; a deal in negotiation nearly is).
+    stage_weight: dict[str, float]
+    # A ticket on a machine of the product the deal sells weighs like the deal's own risk.
+    related_ticket_relevance: float = Field(default=1.0, gt=0, le=1.0)
     won_lookback_days: int = Field(default=365, ge=0)
     receivable_due_days: int = Field(default=7, ge=0)
     contract_renewal_days: int = Field(default=90, ge=1)

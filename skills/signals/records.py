@@ -54,6 +54,7 @@ class RecordSet:
     receivables: list[Row] = field(default_factory=list)
     revenues: dict[int, dict[dt.date, Row]] = field(default_factory=lambda: defaultdict(dict))  # account → month
     tickets: list[Row] = field(default_factory=list)
+    ticket_products: dict[int, int] = field(default_factory=dict)  # ticket id → product of its device
     devices: list[Row] = field(default_factory=list)
     products: dict[int, Row] = field(default_factory=dict)
     user_names: dict[int, str] = field(default_factory=dict)

@@ -1,4 +1,9 @@
-"""Turn a Signal into an Action (title, reason, draft) in the asker's locale, from messages.yaml."""
+"""Turn a Signal into an Action (title, reason, draft) from messages.yaml.
+
+Title and reason are in the asker's locale (they read them); the draft is in the language of the person
+it goes to — a Chinese contact gets a Chinese draft even when the asker's UI is English — unless the
+asker asked for a language. Drafts name real people from the records, never a placeholder.
+"""
 
 from __future__ import annotations
 
@@ -18,7 +23,9 @@ HIDDEN = "***"  # what a value the asker may not see (or that is unknown) prints
 PRIORITY_ZH = {"urgent": "紧急", "high": "高优先级", "medium": "中优先级", "low": "低优先级"}
 # Greeting fallbacks, so that a draft never opens with "***" when no contact (or no name) is visible.
 NO_CONTACT = {"zh": "", "en": "there"}
-NO_ASSIGNEE = {"zh": "处理人", "en": "assignee"}
+# An unassigned ticket: the request goes to the service desk (a real team), not to "@处理人".
+NO_ASSIGNEE = {"zh": "服务台同事", "en": "service desk"}
+CUSTOMER_CHANNELS = ("wecom", "email")
 
 
 @lru_cache(maxsize=1)
@@ -58,14 +65,29 @@ def _template(kind: str, variant: str | None, part: str) -> Any:
     return msgs[kind].get(part)
 
 
+def contact_for(signal: Signal, rs: RecordSet) -> dict[str, Any] | None:
+    if signal.account_id is None or signal.contact_id is None:
+        return None
+    return next((c for c in rs.contacts.get(signal.account_id, []) if c.get("id") == signal.contact_id), None)
+
+
+def draft_language(signal: Signal, rs: RecordSet, locale: str, asked: str | None = None) -> str:
+    """What language the draft is in: what the asker asked for, else the contact's (customer-facing
+    drafts), else the asker's locale."""
+    if asked in ("zh", "en"):
+        return asked
+    channel = _template(signal.kind, signal.variant, "channel")
+    contact = contact_for(signal, rs)
+    lang = str(contact.get("language") or "") if contact else ""
+    if channel in CUSTOMER_CHANNELS and lang[:2] in ("zh", "en"):
+        return lang[:2]
+    return locale
+
+
 def fields_for(signal: Signal, rs: RecordSet, locale: str, me: str) -> _Fields:
     fields = _Fields({k: _fmt(v, locale) for k, v in signal.facts.items()})
     fields["me"] = me
-    contact = (
-        next((c for c in rs.contacts.get(signal.account_id, []) if c.get("id") == signal.contact_id), None)
-        if signal.account_id is not None
-        else None
-    )
+    contact = contact_for(signal, rs)
     fields["contact"] = str(contact.get("name")) if contact and contact.get("name") else NO_CONTACT[locale]
     fields.setdefault("assignee", NO_ASSIGNEE[locale])
     if "priority" in signal.facts:
@@ -73,16 +95,39 @@ def fields_for(signal: Signal, rs: RecordSet, locale: str, me: str) -> _Fields:
     return fields
 
 
-def to_action(signal: Signal, rs: RecordSet, locale: str, me: str) -> Action:
+def to_action(
+    signal: Signal, rs: RecordSet, locale: str, me: str, *, language: str | None = None, tone: str | None = None
+) -> Action:
+    """``language``: the draft language the asker asked for (None: the contact's); ``tone``: 'formal' or
+    'casual' when asked ("更正式一点")."""
     fields = fields_for(signal, rs, locale, me)
     channel = _template(signal.kind, signal.variant, "channel")
     draft = _template(signal.kind, signal.variant, "draft")
+    lang = draft_language(signal, rs, locale, language)
+    text = draft[lang].format_map(fields_for(signal, rs, lang, me)) if draft else None
+    if text and tone:
+        text = with_tone(text, tone, lang, fields_for(signal, rs, lang, me), channel)
     return Action(
         kind=signal.kind,
         title=_template(signal.kind, signal.variant, "title")[locale].format_map(fields),
         reason=_template(signal.kind, signal.variant, "reason")[locale].format_map(fields),
         evidence=list(signal.evidence),
-        draft=draft[locale].format_map(fields) if draft else None,
+        draft=text,
         channel=channel,
         score=signal.score,
     )
+
+
+def with_tone(text: str, tone: str, lang: str, fields: _Fields, channel: str | None) -> str:
+    """A formal or casual version of a draft: salutation and sign-off from messages.yaml (``_tone``), the
+    body kept as written so every fact in it stays the one the records hold."""
+    frame = (messages().get("_tone") or {}).get(tone, {}).get(lang)
+    if not frame or channel not in (*CUSTOMER_CHANNELS, "internal"):
+        return text
+    name = fields["contact"] if channel in CUSTOMER_CHANNELS else fields["assignee"]
+    body = text
+    for greeting in (f"{name}您好，", f"Hi {name}, ", f"Hello {name}, ", f"Dear {name}, ", f"{name}您好"):
+        if body.startswith(greeting):
+            body = body[len(greeting) :]
+            break
+    return str(frame).format_map(_Fields({**fields, "name": name or fields["contact"], "body": body})).strip()

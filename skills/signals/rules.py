@@ -50,22 +50,27 @@ def _signal(
     evidence: Iterable[str],
     facts: dict[str, Any],
     variant: str | None = None,
+    relevance: float | None = None,
+    contact_id: int | None = None,
+    weight: float = 1.0,
 ) -> Signal:
+    """``weight`` scales the kind's severity (a competitor mention that is not a move)."""
     k = cfg.kinds[kind]
     facts = {k_: v for k_, v in facts.items() if v is not None}  # absent (hidden/unknown) → "***" at render
     return Signal(
         kind=kind,
         account_id=account_id,
         opportunity_id=opportunity_id,
-        severity=k.severity,
+        severity=round(k.severity * weight, 3),
         value=value or 0.0,
         urgency=urgency if urgency is not None else k.urgency,
         value_unit=cfg.value_unit,
         evidence=tuple(dict.fromkeys(evidence)),
         facts=facts,
         variant=variant,
-        contact_id=pick_contact(rs, cfg, kind, account_id),
+        contact_id=contact_id if contact_id is not None else pick_contact(rs, cfg, kind, account_id),
         account_wide=k.account_wide,
+        relevance=relevance if relevance is not None else k.relevance,
     )
 
 
@@ -97,22 +102,52 @@ def _deal_facts(rs: RecordSet, deal: Row) -> dict[str, Any]:
 
 
 def _max_open_amount(rs: RecordSet, cfg: SignalConfig, account_id: int | None) -> float:
-    amounts = [_num(d.get("amount")) or 0.0 for d in rs.deals_of(account_id) if d.get("stage") in cfg.open_stages]
+    amounts = [_at_stake(d, cfg) for d in rs.deals_of(account_id) if d.get("stage") in cfg.open_stages]
     return max(amounts, default=0.0)
+
+
+def _at_stake(deal: Row, cfg: SignalConfig) -> float:
+    """The money a deal risk puts at stake: the amount (0 when hidden) × the weight of the deal's stage."""
+    return (_num(deal.get("amount")) or 0.0) * cfg.stage_weight.get(str(deal.get("stage")), 1.0)
+
+
+def _deal_activities(rs: RecordSet, deal: Row) -> list[Row]:
+    """The deal's own activities and account-level ones not tied to another deal, newest first."""
+    return [
+        a
+        for a in rs.activities
+        if a.get("opportunity_id") == deal["id"]
+        or (a.get("opportunity_id") is None and a.get("account_id") == deal.get("account_id"))
+    ]
+
+
+def _text(act: Row) -> str:
+    return f"{act.get('subject') or ''}\n{act.get('body') or ''}"
 
 
 # --- deal signals ------------------------------------------------------------------------------
 
 
 def stale_deal(rs: RecordSet, cfg: SignalConfig) -> Iterator[Signal]:
+    """Silence on an open deal: the fuse is shorter, and the urgency higher, as its close date nears.
+
+    A close date already passed is ``close_date_passed``'s story; silence then counts only for itself.
+    """
+    st = cfg.stale
     for deal in _open_deals(rs, cfg):
         last = rs.last_activity_at.get(deal["id"])
         since = _date(last) or _date(deal.get("created_at"))
         if since is None:
             continue
         days = (rs.today - since).days
-        if days < cfg.stale_deal_days:
+        close = _date(deal.get("close_date"))
+        to_close = (close - rs.today).days if close is not None else None
+        near = to_close is not None and 0 <= to_close <= st.close_horizon_days
+        fuse = st.near_close_days if near else st.days
+        if days < fuse:
             continue
+        closeness = (st.close_horizon_days - to_close) / st.close_horizon_days if near and to_close is not None else 0.0
+        urgency = 1.0 + 0.5 * min(days - fuse, 60) / 60 + 0.5 * closeness
         last_act = next((a for a in rs.activities if a.get("opportunity_id") == deal["id"]), None)
         evidence = [evidence_id("opportunity", deal["id"])]
         if last_act is not None:
@@ -121,19 +156,37 @@ def stale_deal(rs: RecordSet, cfg: SignalConfig) -> Iterator[Signal]:
             "days": days,
             "last_date": _date(last),
             "last_subject": last_act.get("subject") if last_act else None,
+            "close_date": close if near else None,
+            "to_close": to_close if near else None,
         }
+        variant = None if last else "never"
+        if last and near:
+            variant = "before_close"
         yield _signal(
             rs,
             cfg,
             "stale_deal",
             account_id=deal.get("account_id"),
             opportunity_id=deal["id"],
-            value=_num(deal.get("amount")),
-            urgency=urgency_past(days - cfg.stale_deal_days),
+            value=_at_stake(deal, cfg),
+            urgency=urgency,
             evidence=evidence,
             facts=facts,
-            variant=None if last else "never",
+            variant=variant,
+            contact_id=_contact_of(rs, last_act),
         )
+
+
+def _contact_of(rs: RecordSet, act: Row | None) -> int | None:
+    """The visible contact an activity was with, so a follow-up goes back to the same person."""
+    cid = act.get("contact_id") if act else None
+    if cid is None or act is None:
+        return None
+    return int(cid) if any(c.get("id") == cid for c in _contacts(rs, act.get("account_id"))) else None
+
+
+def _contacts(rs: RecordSet, account_id: Any) -> list[Row]:
+    return rs.contacts.get(int(account_id), []) if account_id is not None else []
 
 
 def close_date_passed(rs: RecordSet, cfg: SignalConfig) -> Iterator[Signal]:
@@ -148,7 +201,7 @@ def close_date_passed(rs: RecordSet, cfg: SignalConfig) -> Iterator[Signal]:
             "close_date_passed",
             account_id=deal.get("account_id"),
             opportunity_id=deal["id"],
-            value=_num(deal.get("amount")),
+            value=_at_stake(deal, cfg),
             urgency=urgency_past(days),
             evidence=[evidence_id("opportunity", deal["id"])],
             facts=_deal_facts(rs, deal) | {"close_date": close, "days": days},
@@ -170,7 +223,7 @@ def stage_stuck(rs: RecordSet, cfg: SignalConfig) -> Iterator[Signal]:
             "stage_stuck",
             account_id=deal.get("account_id"),
             opportunity_id=deal["id"],
-            value=_num(deal.get("amount")),
+            value=_at_stake(deal, cfg),
             urgency=urgency_past(days - norm),
             evidence=[evidence_id("opportunity", deal["id"])],
             facts=_deal_facts(rs, deal) | {"days": days, "norm": norm, "entered": entered},
@@ -192,41 +245,48 @@ def _competitor_patterns(cfg: SignalConfig, extra: str | None) -> list[tuple[str
     return pats
 
 
+def _is_move(cfg: SignalConfig, text: str) -> bool:
+    low = text.lower()
+    return any(cue.lower() in low for cue in cfg.competitor.moves)
+
+
 def competitor_mentioned(rs: RecordSet, cfg: SignalConfig) -> Iterator[Signal]:
+    """A competitor in the deal's recent activities. A *move* (they quoted, trial, are cheaper; the
+    customer asks for a concession) is a live threat, most urgent when fresh; a bare mention ("could be
+    undercut by X", "unhappy with X's service") is weighed down by ``mention_weight``."""
+    cc = cfg.competitor
     for deal in _open_deals(rs, cfg):
         patterns = _competitor_patterns(cfg, deal.get("competitor"))
-        # The deal's own activities, and account-level ones not tied to another deal.
-        acts = [
-            a
-            for a in rs.activities
-            if a.get("opportunity_id") == deal["id"]
-            or (a.get("opportunity_id") is None and a.get("account_id") == deal.get("account_id"))
-        ]
         found: dict[str, Row] = {}
+        moves: list[Row] = []
         mentions: list[Row] = []
-        recent_since = rs.today - dt.timedelta(days=cfg.competitor_recent_days)
-        for act in acts:  # newest first
+        recent_since = rs.today - dt.timedelta(days=cc.recent_days)
+        for act in _deal_activities(rs, deal):  # newest first
             when = _date(act.get("occurred_at"))
             if when is None or when < recent_since:
                 continue
-            text = f"{act.get('subject') or ''}\n{act.get('body') or ''}"
-            hit = False
-            for canonical, pat in patterns:
-                if pat.search(text):
-                    found.setdefault(canonical, act)
-                    hit = True
-            if hit:
-                mentions.append(act)
+            text = _text(act)
+            hits = [canonical for canonical, pat in patterns if pat.search(text)]
+            if not hits:
+                continue
+            for canonical in hits:
+                found.setdefault(canonical, act)
+            (moves if _is_move(cfg, text) else mentions).append(act)
         if not found:
             continue
-        latest = mentions[0]
-        evidence = [evidence_id("opportunity", deal["id"])] + [evidence_id("activity", a["id"]) for a in mentions[:3]]
+        cited = moves or mentions
+        latest = cited[0]
+        age = (rs.today - (_date(latest.get("occurred_at")) or rs.today)).days
+        urgency = cc.urgency_min + (cc.urgency_max - cc.urgency_min) * max(0, cc.recent_days - age) / cc.recent_days
+        evidence = [evidence_id("opportunity", deal["id"])]
+        evidence += [evidence_id("activity", a["id"]) for a in (moves + mentions)[:3]]
+        names = [c for c, pat in patterns if c in found and pat.search(_text(latest))] or list(found)
         facts = _deal_facts(rs, deal) | {
-            "competitors": "、".join(found),
-            "competitors_en": ", ".join(found),
+            "competitors": "、".join(dict.fromkeys(names)),
+            "competitors_en": ", ".join(dict.fromkeys(names)),
             "mention_date": _date(latest.get("occurred_at")),
             "mention_subject": latest.get("subject"),
-            "mentions": len(mentions),
+            "mentions": len(moves) + len(mentions),
         }
         yield _signal(
             rs,
@@ -234,10 +294,13 @@ def competitor_mentioned(rs: RecordSet, cfg: SignalConfig) -> Iterator[Signal]:
             "competitor_mentioned",
             account_id=deal.get("account_id"),
             opportunity_id=deal["id"],
-            value=_num(deal.get("amount")),
-            urgency=None,
+            value=_at_stake(deal, cfg),
+            urgency=urgency,
             evidence=evidence,
             facts=facts,
+            variant="move" if moves else "mention",
+            weight=1.0 if moves else cc.mention_weight,
+            contact_id=_contact_of(rs, latest),
         )
 
 
@@ -264,32 +327,49 @@ def dispatch_failed(rs: RecordSet, cfg: SignalConfig) -> Iterator[Signal]:
 # --- account-wide signals ----------------------------------------------------------------------
 
 
+def _named_in(person: Row, act: Row) -> bool:
+    name = person.get("name")
+    return act.get("contact_id") == person.get("id") or bool(name and str(name) in _text(act))
+
+
 def no_decision_maker(rs: RecordSet, cfg: SignalConfig) -> Iterator[Signal]:
-    for account_id in sorted(rs.focus_account_ids):
-        open_deals = [d for d in rs.deals_of(account_id) if d.get("stage") in cfg.open_stages]
-        if not open_deals:
-            continue  # a missing decision maker matters while something is being sold
-        contacts = rs.contacts.get(account_id, [])
-        if any(c.get("decision_role") == DECISION_MAKER for c in contacts):
+    """A deal past early qualification whose decision maker is unknown (no contact has the role) or was
+    never met (no visit or call with them on this deal or the account in the activity window)."""
+    dm = cfg.decision_maker
+    order = list(cfg.open_stages)
+    start = order.index(dm.from_stage) if dm.from_stage in order else 0
+    for deal in _open_deals(rs, cfg):
+        if order.index(str(deal.get("stage"))) < start:
             continue
-        evidence = [evidence_id("account", account_id)] if account_id in rs.accounts else []
-        evidence += [evidence_id("opportunity", d["id"]) for d in open_deals]
-        facts = {
-            "account": rs.account_name(account_id),
-            "opp": open_deals[0].get("name"),
+        account_id = deal.get("account_id")
+        contacts = _contacts(rs, account_id)
+        deciders = [c for c in contacts if c.get("decision_role") == dm.role]
+        # Met on any deal of the account counts: the rep knows the person.
+        account_acts = [a for a in rs.activities if a.get("account_id") == account_id]
+        met = [c for c in deciders for a in account_acts if a.get("kind") in dm.meeting_kinds and _named_in(c, a)]
+        if deciders and met:
+            continue
+        variant = "never_met" if deciders else (None if contacts else "no_contacts")
+        evidence = [evidence_id("opportunity", deal["id"])]
+        if account_id in rs.accounts:
+            evidence.append(evidence_id("account", account_id))
+        evidence += [evidence_id("contact", c["id"]) for c in deciders]
+        facts = _deal_facts(rs, deal) | {
             "contacts": len(contacts),
+            "decider": deciders[0].get("name") if deciders else None,
+            "decider_title": deciders[0].get("title") if deciders else None,
         }
         yield _signal(
             rs,
             cfg,
             "no_decision_maker",
             account_id=account_id,
-            opportunity_id=None,
-            value=_max_open_amount(rs, cfg, account_id),
+            opportunity_id=deal["id"],
+            value=_at_stake(deal, cfg),
             urgency=None,
             evidence=evidence,
             facts=facts,
-            variant=None if contacts else "no_contacts",
+            variant=variant,
         )
 
 
@@ -418,8 +498,10 @@ def high_priority_ticket(rs: RecordSet, cfg: SignalConfig) -> Iterator[Signal]:
             "assignee": rs.user_names.get(int(t["assignee_id"])) if t.get("assignee_id") else None,
             "sla_due": _date(sla_due),
         }
-        # A service risk, not money at stake: value 0, so a big deal on the account does not lift a
-        # ticket above an overdue payment.
+        # A service risk, not money at stake: value 0. A ticket on a machine of the product one of these
+        # deals sells is about that deal (the customer judges our service on it); any other is service's job.
+        product = rs.ticket_products.get(int(t["id"]))
+        related = product is not None and any(d.get("product_id") == product for d in rs.deals_of(account_id))
         yield _signal(
             rs,
             cfg,
@@ -431,6 +513,7 @@ def high_priority_ticket(rs: RecordSet, cfg: SignalConfig) -> Iterator[Signal]:
             evidence=[evidence_id("ticket", t["id"])],
             facts=facts,
             variant="breached" if breached else None,
+            relevance=cfg.related_ticket_relevance if related else None,
         )
 
 

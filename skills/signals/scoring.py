@@ -1,6 +1,6 @@
 """One signal and its score.
 
-    score = severity × value_factor × urgency
+    score = severity × value_factor × urgency × relevance
 
 * ``severity`` (1–10) is per signal kind, from thresholds.yaml: how bad this kind of thing is.
 * ``value_factor = 1 + log10(1 + value / value_unit)``: the money at stake that the asker may see
@@ -10,6 +10,10 @@
   field-level security counts as 0, so the ranking never depends on what they may not see.
 * ``urgency`` (1.0–2.0): ``urgency_ahead`` for a deadline still ahead, ``urgency_past`` for a
   deadline passed or a threshold exceeded, or a fixed per-kind value for state signals.
+* ``relevance`` (0–1): how much the signal is about *this deal* — 1.0 for the deal's own risk (its
+  silence, its competitor, its close date) and for money the customer owes; less for an account-wide
+  item that is someone else's job (a ticket on another machine, a renewal, a warranty). A sales
+  manager's question is "what should the rep do first on this deal", not "what is wrong anywhere".
 """
 
 from __future__ import annotations
@@ -56,10 +60,11 @@ class Signal:
     variant: str | None = None  # a message variant, e.g. "never" for a deal with no activity at all
     contact_id: int | None = None  # whom a customer-facing draft goes to
     account_wide: bool = False
+    relevance: float = 1.0
 
     @property
     def score(self) -> float:
-        return round(self.severity * value_factor(self.value, self.value_unit) * self.urgency, 2)
+        return round(self.severity * value_factor(self.value, self.value_unit) * self.urgency * self.relevance, 2)
 
     def sort_key(self) -> tuple[float, str]:
         # Score, then kind. Equal keys keep the rules' own order (sorted() is stable), which is the
@@ -73,6 +78,7 @@ class Signal:
             "severity": self.severity,
             "value": round(self.value, 2),
             "urgency": round(self.urgency, 3),
+            "relevance": round(self.relevance, 3),
             "account_id": self.account_id,
             "opportunity_id": self.opportunity_id,
             "evidence": list(self.evidence),

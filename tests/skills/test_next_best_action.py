@@ -73,7 +73,7 @@ def everything_said(result: SkillResult) -> str:
 
 
 def test_overdue_payment_ranks_above_a_stale_deal(session: Session, demo_runtime: Runtime) -> None:
-    # 南京金陵's DeviceCloud deal: silent for 25 days, and an instalment of the account unpaid since March.
+    # 南京金陵's DeviceCloud deal (¥25万, 需求确认): silent for 25 days, and ¥71,400 of the account unpaid since March.
     result, _ = ask(session, demo_runtime, "rep_east_1", opp=18)
     kinds = [a.kind for a in result.actions]
     assert kinds[0] == "receivable_overdue"
@@ -83,11 +83,39 @@ def test_overdue_payment_ranks_above_a_stale_deal(session: Session, demo_runtime
     assert top.draft and "您好" in top.draft and top.channel == "wecom"
 
 
+def test_a_small_overdue_fee_does_not_outrank_a_price_objection(session: Session, demo_runtime: Runtime) -> None:
+    """The issue's case: 上海浦江's ¥5,340 overdue service fee used to come before 王娜's open price objection
+    against ABB (deal 23). The objection comes first; the draft goes to 王娜, signed by the asker."""
+    result, _ = ask(session, demo_runtime, "sales_mgr_east", opp=23)
+    kinds = [a.kind for a in result.actions]
+    assert kinds[0] == "competitor_mentioned" and "receivable_overdue" in kinds[1:]
+    top = result.actions[0]
+    assert "crm:activity:81" in top.evidence and "ABB" in top.title
+    assert top.draft and top.draft.startswith("王娜您好，我是王志强")
+
+
+def test_the_deals_silence_before_close_outranks_account_tickets(session: Session, demo_runtime: Runtime) -> None:
+    """华东重工 LC-3015 (deal 1): 19 days silent, closing 2026-12-18; an urgent ticket on the account is the
+    service team's. The deal's own silence comes first."""
+    result, _ = ask(session, demo_runtime, "rep_east_1", opp=1)
+    assert result.actions[0].kind == "stale_deal"
+    assert "high_priority_ticket" in [a.kind for a in result.actions]
+
+
 def test_failed_dispatch_of_a_large_order_comes_first(session: Session, demo_runtime: Runtime) -> None:
     result, _ = ask(session, demo_runtime, "rep_south_1", opp=98, locale="en")
     assert result.actions[0].kind == "dispatch_failed"
-    assert result.actions[0].channel == "internal" and "@logistics" in (result.actions[0].draft or "")
+    assert result.actions[0].channel == "internal" and "logistics team" in (result.actions[0].draft or "")
     assert result.answer.startswith("Next steps") or "1." in result.answer
+
+
+def test_no_placeholders_in_any_draft(session: Session, demo_runtime: Runtime) -> None:
+    """Drafts name real people from the records (the contact, the rep, a ticket's assignee)."""
+    for username in ("rep_east_1", "rep_east_2", "rep_south_1", "sales_mgr_east"):
+        result, _ = ask(session, demo_runtime, username, scope="mine")
+        for action in result.actions:
+            assert "@" not in (action.draft or ""), action.draft
+            assert "处理人" not in (action.draft or "") and "销售经理" not in (action.draft or "")
 
 
 def test_a_deal_the_rep_cannot_see_is_not_found(session: Session, demo_runtime: Runtime) -> None:
@@ -172,12 +200,46 @@ def test_service_manager_sees_no_payment_amounts(session: Session, demo_runtime:
     assert mgr.data["answer_vars"]["deals_considered"] == 0
 
 
-def test_english_answer_and_drafts(session: Session, demo_runtime: Runtime) -> None:
+def test_english_ui_chinese_contact_gets_a_chinese_draft(session: Session, demo_runtime: Runtime) -> None:
     result, _ = ask(session, demo_runtime, "rep_east_2", opp=16, locale="en")
+    assert "逾期" not in result.answer  # the reasons are in the asker's language
+    customer = [a for a in result.actions if a.channel == "wecom" and a.draft]
+    assert customer and all("您好" in (a.draft or "") for a in customer)  # 合肥长信's contacts are Chinese
+    assert all(not (a.draft or "").startswith("Hi ") for a in customer)
+
+
+def test_a_managers_view_of_the_teams_deals_at_risk(session: Session, demo_runtime: Runtime) -> None:
+    ctx = demo_runtime.assistant.context(session, load_principal(session, "sales_mgr_east"))
+    result = run(SkillRequest(message="团队里哪些商机有风险"), ctx, today=TODAY)
+    assert result.data["scope"] == "mine"
+    owners = {d["owner"] for d in result.data["deals"]}
+    assert owners & {"李娜", "陈浩"}  # the reps' deals, each labelled with its owner
     top = result.actions[0]
-    assert top.kind == "receivable_overdue"
-    assert top.draft and top.draft.startswith("Hi ") and "RMB" in top.draft
-    assert "overdue" in top.reason and "逾期" not in result.answer
+    assert top.kind == "competitor_mentioned" and "（李娜）" in top.title and "crm:activity:316" in top.evidence
+    assert top.draft and "我是李娜" in top.draft  # the rep who owns the deal signs the draft
+
+
+def test_a_follow_up_refines_the_named_actions_draft(session: Session, demo_runtime: Runtime) -> None:
+    """"把第二条建议的草稿改得更正式一点" after the first answer on deal 23: same record, second draft formal."""
+    from skills.base import PriorTurn
+
+    first, _ = ask(session, demo_runtime, "sales_mgr_east", opp=23)
+    prior = PriorTurn(
+        message="下一步",
+        skill="next_best_action",
+        answer=first.answer,
+        context=PageContext(object_type="opportunity", object_id=23),
+        actions=[a.model_dump() for a in first.actions],
+        data={"scope": first.data["scope"]},
+    )
+    ctx = demo_runtime.assistant.context(session, load_principal(session, "sales_mgr_east"))
+    follow = run(SkillRequest(message="把第二条建议的草稿改得更正式一点", history=[prior]), ctx, today=TODAY)
+    assert follow.data["follow_up"] and follow.data["focus"] == 2
+    assert follow.data["context"] == {"object_type": "opportunity", "object_id": 23}
+    second = follow.actions[1]
+    assert second.kind == first.actions[1].kind and second.draft and second.draft.startswith("尊敬的")
+    assert follow.actions[0].draft == first.actions[0].draft  # only the second one changed
+    assert second.draft in follow.answer and "第 2 条" in follow.answer
 
 
 def test_healthy_deal_says_so(session: Session, demo_runtime: Runtime) -> None:
@@ -190,10 +252,13 @@ def test_eval_precision_at_1_floor(demo_runtime: Runtime) -> None:
     from eval.skill_cases import run_all
 
     report: dict[str, Any] = run_all(demo_runtime, TODAY, skills=("next_best_action",))
-    nba = report["next_best_action"]
-    assert nba["cases"] >= 25
-    assert nba["precision_at_1"] >= 0.8, nba["failures"]
-    assert nba["fls_leaks"] == 0 and nba["citations_outside"] == 0, nba["failures"]
+    # The gated set: deals read by hand from a sales manager's side (eval/datasets/next_best_action_users.yaml).
+    users = report["next_best_action_users"]
+    assert users["cases"] >= 20
+    assert users["precision_at_1"] >= 0.8, users["failures"]
+    # The round-one set (ranked with the old fixed-severity formula) is still run: no leaks on it either.
+    for part in (users, report["next_best_action"]):
+        assert part["fls_leaks"] == 0 and part["citations_outside"] == 0, part["failures"]
 
 
 def test_the_eval_leak_checks_can_fail(session: Session, demo_runtime: Runtime) -> None:
