@@ -10,8 +10,6 @@ import json
 from functools import cached_property
 from typing import Any
 
-from sqlalchemy import distinct
-
 from copilot.crm.models import Account, Product
 from copilot.crm.repository import Records
 from skills.base import SkillContext
@@ -50,11 +48,11 @@ class RecordNames:
 
     @cached_property
     def _cities(self) -> list[str]:
-        return sorted({str(c) for (c,) in self.records.rows("account", distinct(Account.city)) if c})
+        return sorted({str(c) for (c,) in self.records.rows("account", Account.city) if c})
 
     @cached_property
     def _regions(self) -> list[str]:
-        return sorted({str(r) for (r,) in self.records.rows("account", distinct(Account.region)) if r})
+        return sorted({str(r) for (r,) in self.records.rows("account", Account.region) if r})
 
     @cached_property
     def _products(self) -> list[tuple[str, str, str, str]]:

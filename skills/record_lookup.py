@@ -14,7 +14,7 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, distinct
+from sqlalchemy import ColumnElement
 
 from copilot.crm.models import Account, Activity, Contact, Lead, Opportunity, Product
 from copilot.crm.repository import Records
@@ -60,7 +60,7 @@ class Resolver(RecordNames):
         self.page_account_id, self.page_opportunity_id = page_account_id, page_opportunity_id
 
     def competitors(self) -> list[str]:
-        rows = self.records.rows("opportunity", distinct(Opportunity.competitor))
+        rows = self.records.rows("opportunity", Opportunity.competitor)
         return sorted({str(c) for (c,) in rows if c})
 
 

@@ -236,6 +236,8 @@ def run(
                 pq.not_understood = []
             else:
                 pq.notes += [f"model_rejected:{p}" for p in problems] or ["model_proposed_nothing"]
+        elif not ctx.composer.is_offline:
+            pq.notes.append("model_proposal_invalid")
     if pq.not_understood:
         # Never wider than the words: a word we did not understand means no rows, not all rows.
         total, tickets = 0, []

@@ -19,7 +19,7 @@ from copilot.service.runtime import Runtime
 from skills.base import PageContext, SkillRequest, SkillResult
 from skills.ticket_filters import parse
 from skills.ticket_lookup import run
-from tests.skills.test_next_best_action import demo_runtime
+from tests.crm.conftest import demo_runtime
 
 __all__ = ["demo_runtime"]
 TODAY = dt.date(2026, 11, 20)  # a Friday
@@ -28,19 +28,41 @@ OPEN = ["new", "in_progress", "pending_customer"]
 
 class FakeResolver:
     page_account_id: int | None = None
+    page_device_id: int | None = None
     names = {1: "华东重工机械股份有限公司", 2: "苏州精锐钣金科技有限公司", 3: "苏州市立康医院", 4: "上海浦东仁和医院"}
+    people = {11: "郑凯", 7: "刘洋"}
 
     def accounts(self, fragment: str) -> list[tuple[int, str]]:
         return [(i, n) for i, n in self.names.items() if fragment in n]
 
+    def users(self, name: str) -> list[tuple[int, str]]:
+        return [(i, n) for i, n in self.people.items() if n == name]
+
+    def cities(self) -> list[str]:
+        return ["上海", "深圳"]
+
+    def regions(self) -> list[str]:
+        return ["华东", "华南"]
+
+    def products(self) -> list[tuple[str, str, str, str]]:
+        return [
+            ("LC-3015", "LC-3015 光纤激光切割机", "LC-3015 Fiber Laser Cutter", "laser"),
+            ("RB-20", "RB-20 六轴工业机器人", "RB-20 Six-Axis Industrial Robot", "robot"),
+            ("BA-800", "BA-800 全自动生化分析仪", "BA-800 Automated Chemistry Analyzer", "ivd"),
+            ("DC-CLOUD", "DeviceCloud 设备云平台", "DeviceCloud IoT Platform (SaaS)", "saas"),
+        ]
+
     def product_codes(self) -> list[str]:
-        return ["LC-3015", "RB-20", "BA-800", "DC-CLOUD"]
+        return [p[0] for p in self.products()]
 
     def ticket_number(self, token: str) -> str | None:
         return "GD202611200086" if token.upper() == "GD202611200086" else None
 
     def device_serial(self, token: str) -> str | None:
         return "LC3015-2026-0096" if token.upper() == "LC3015-2026-0096" else None
+
+    def error_codes(self) -> list[str]:
+        return ["E-204", "A-17", "F7", "429"]
 
 
 def parsed(text: str, page: int | None = None) -> tuple[dict[str, Any], list[str]]:
@@ -77,13 +99,38 @@ def parsed(text: str, page: int | None = None) -> tuple[dict[str, Any], list[str
         ("breached SLA", {"sla_breached": True}),
         ("未分配", {"assignee": "unassigned"}),
         ("华东重工", {"account_ids": [1]}),
-        ("苏州", {"account_ids": [2, 3]}),
+        ("苏州", {"account_ids": [2, 3]}),  # not a city of this resolver: the customer names that contain it
         ("华东重工集团", {"account_ids": [1]}),
         ("lc3015", {"product_codes": ["LC-3015"]}),
         ("DC-CLOUD", {"product_codes": ["DC-CLOUD"]}),
         ("lc3015-2026-0096", {"device_serials": ["LC3015-2026-0096"]}),
         ("gd202611200086", {"numbers": ["GD202611200086"]}),
         ("上海浦东仁和医院 closed", {"account_ids": [4], "status": ["closed"]}),
+        # What people type (issue 9): mine, colleagues, codes, channels, business types, ages, other dates.
+        ("我名下还没关闭的高优先级工单", {"assignee": "me", "status": OPEN, "priority": ["high", "urgent"]}),
+        ("保养类工单里还没完成的有哪些", {"business_type": ["保养"], "status": OPEN}),
+        ("郑凯手上的工单", {"assignee_ids": [11]}),
+        ("tickets assigned to me", {"assignee": "me"}),
+        ("E-204 报警的单子", {"error_codes": ["E-204"]}),
+        ("微信进来的工单", {"channel": ["微信服务号"]}),
+        ("hotline tickets", {"channel": ["400热线"]}),
+        ("超过一周还没关的", {"status": OPEN, "older_than_days": 7}),
+        ("open tickets older than 3 days", {"status": OPEN, "older_than_days": 3}),
+        ("上周解决的工单", {"resolved": {"from": "2026-11-09", "to": "2026-11-15"}}),
+        (
+            "tickets resolved last month",
+            {"status": ["resolved", "closed"], "resolved": {"from": "2026-10-01", "to": "2026-10-31"}},
+        ),
+        ("本月未关闭的工单", {"status": OPEN, "created": {"from": "2026-11-01", "to": "2026-11-30"}}),
+        ("今天SLA到期的工单", {"sla_due": {"from": "2026-11-20", "to": "2026-11-20"}}),
+        ("上海客户的工单", {"account_city": ["上海"]}),
+        ("华南区的紧急工单", {"account_region": ["华南"], "priority": ["urgent"]}),
+        ("医疗行业客户的工单", {"account_industry": ["医疗"]}),
+        ("DeviceCloud 的工单", {"product_codes": ["DC-CLOUD"]}),
+        ("生化分析仪的报修", {"product_codes": ["BA-800"]}),
+        ("high priority robot tickets", {"priority": ["high", "urgent"], "product_lines": ["robot"]}),
+        ("最近 800000 天的工单", {"created": {"from": "0001-01-01", "to": "2026-11-20"}}),
+        ("tickets created on 9999-12-31", {"created": {"from": "9999-12-31", "to": "9999-12-31"}}),
     ],
 )
 def test_parse(text: str, filters: dict[str, Any]) -> None:
@@ -101,7 +148,7 @@ def test_this_customer_binds_to_the_page_or_is_reported() -> None:
     ("text", "unknown"),
     [
         ("华东重工 foo 的工单", ["foo"]),
-        ("urgent tickets about lasers", ["lasers"]),
+        ("urgent tickets about unicorns", ["unicorns"]),
         ("火星基地的工单", ["火星基地"]),
         ("'; DROP TABLE tickets; --", ["DROP", "TABLE"]),
     ],
@@ -115,18 +162,10 @@ def test_unknown_words_are_reported_not_dropped(text: str, unknown: list[str]) -
 @given(st.text(max_size=60))
 def test_parser_never_crashes_and_keeps_canonical_shape(text: str) -> None:
     filters, unknown = parsed(text)
-    allowed = {
-        "status",
-        "priority",
-        "process_node",
-        "account_ids",
-        "device_serials",
-        "product_codes",
-        "numbers",
-        "assignee",
-        "created",
-        "sla_breached",
-    }
+    from skills.ticket_filters import DATE_FIELDS, LIST_KEYS
+
+    allowed = {"status", "priority", "process_node", "assignee", "older_than_days", "sla_breached"}
+    allowed |= set(DATE_FIELDS) | set(LIST_KEYS)
     assert set(filters) <= allowed
     assert all(isinstance(w, str) and w for w in unknown)
 
@@ -237,3 +276,136 @@ def test_eval_exact_match_floor(demo_runtime: Runtime) -> None:
     assert tl["cases"] >= 30
     assert tl["exact_match"] >= 0.9, tl["failures"]
     assert tl["fls_leaks"] == 0 and tl["citations_outside"] == 0, tl["failures"]
+
+
+# --- never wider than the words; no crash on out-of-calendar dates ---------------------------------
+
+
+def test_words_not_understood_mean_no_rows_not_all_rows(session: Session, demo_runtime: Runtime) -> None:
+    result = lookup(session, demo_runtime, "service_agent_1", "火星基地的未关闭工单")
+    assert result.data["not_understood"] == ["火星基地"]
+    assert result.data["rows"] == [] and result.data["total"] == 0 and result.citations == []
+    assert "没有理解：火星基地" in result.answer
+    en = lookup(session, demo_runtime, "service_mgr", "tickets about the firmware rollout", locale="en")
+    assert en.data["total"] == 0 and "Not understood: firmware, rollout" in en.answer
+
+
+def test_mine_is_the_askers_tickets_only(session: Session, demo_runtime: Runtime) -> None:
+    me = session.scalar(select(User.id).where(User.username == "service_agent_1"))
+    result = lookup(session, demo_runtime, "service_agent_1", "我名下还没关闭的高优先级工单")
+    want = session.scalar(
+        select(func.count())
+        .select_from(Ticket)
+        .where(Ticket.assignee_id == me, Ticket.status.in_(OPEN), Ticket.priority.in_(["high", "urgent"]))
+    )
+    everyone = session.scalar(
+        select(func.count()).select_from(Ticket).where(Ticket.status.in_(OPEN), Ticket.priority.in_(["high", "urgent"]))
+    )
+    assert result.data["total"] == want == len(result.data["rows"]) and want < everyone
+    assert all(r["assignee_name"] == "刘洋" for r in result.data["rows"])
+
+
+@pytest.mark.parametrize(
+    ("text", "everything"),
+    [("最近 800000 天的工单", True), ("tickets created on 9999-12-31", False), ("last 99999999999 days", True)],
+)
+def test_dates_beyond_the_calendar_are_clamped(
+    session: Session, demo_runtime: Runtime, text: str, everything: bool
+) -> None:
+    result = lookup(session, demo_runtime, "service_agent_1", text, locale="en")
+    total = session.scalar(select(func.count()).select_from(Ticket))
+    assert result.data["total"] == (total if everything else 0)
+
+
+@pytest.fixture(scope="module")
+def pinned(demo_runtime: Runtime) -> Iterator[Runtime]:
+    """The same demo database, on the demo's pinned business day (as CRM_COPILOT_TODAY pins it)."""
+    from copilot.core.settings import Settings
+
+    s = demo_runtime.settings
+    runtime = Runtime(Settings(data_dir=s.data_dir, database_url=s.database_url, today=TODAY))
+    yield runtime
+    runtime.close()
+
+
+def test_user_phrased_cases_exact(pinned: Runtime) -> None:
+    """The 48 ticket and 29 record lookups written from the user's side, each expected set by hand SQL."""
+    from eval.lookup_eval import run_all
+
+    with pinned.sessions() as s:
+        report = run_all(s, pinned)
+    for skill in ("ticket_lookup", "record_lookup"):
+        assert report[skill]["cases"] >= 20
+        assert report[skill]["exact"] >= 0.9, report[skill]["failures"]
+
+
+# --- with a model: it proposes filters, the vocabulary decides --------------------------------------
+
+
+def _fake_model_runtime(demo_runtime: Runtime, fake_openai: Any) -> Runtime:
+    s = demo_runtime.settings
+    return Runtime(
+        fake_openai.settings(data_dir=s.data_dir, database_url=s.database_url, llm_max_retries=0, today=TODAY)
+    )
+
+
+def test_model_proposal_is_validated_and_used(demo_runtime: Runtime, fake_openai: Any) -> None:
+    runtime = _fake_model_runtime(demo_runtime, fake_openai)
+    fake_openai.reply_json({"business_type": ["保养"], "status": ["new", "in_progress", "pending_customer"]})
+    fake_openai.reply("answer")
+    with runtime.sessions() as s:
+        principal = load_principal(s, "service_mgr")
+        result = runtime.assistant.turn(s, principal, SkillRequest(message="定检单子里还开着的"), skill="ticket_lookup")
+        want = s.scalar(
+            select(func.count()).select_from(Ticket).where(Ticket.business_type == "保养", Ticket.status.in_(OPEN))
+        )
+        s.rollback()
+    first = fake_openai.chat_requests()[0]
+    assert "定检" in first.raw and "business_type" in first.raw  # the words and the schema reached the model
+    assert result.data["not_understood"] == [] and "model_proposed" in result.data["notes"]
+    assert result.data["filters"]["business_type"] == ["保养"]
+    assert result.data["total"] == want and all(r["business_type"] == "保养" for r in result.data["rows"])
+
+
+def test_model_proposal_outside_the_vocabulary_is_refused(demo_runtime: Runtime, fake_openai: Any) -> None:
+    runtime = _fake_model_runtime(demo_runtime, fake_openai)
+    # A name that is no visible customer: well-formed JSON, refused by our validation.
+    fake_openai.reply_json({"customer_names": ["火星基地"]})
+    with runtime.sessions() as s:
+        principal = load_principal(s, "service_mgr")
+        result = runtime.assistant.turn(s, principal, SkillRequest(message="火星基地的工单"), skill="ticket_lookup")
+        s.rollback()
+    assert result.data["rows"] == [] and result.data["total"] == 0
+    assert result.data["not_understood"] == ["火星基地"]
+    assert "model_rejected:customer=火星基地" in result.data["notes"]
+
+
+def test_model_output_outside_the_schema_is_refused(demo_runtime: Runtime, fake_openai: Any) -> None:
+    runtime = _fake_model_runtime(demo_runtime, fake_openai)
+    fake_openai.reply_json({"channel": ["传真"]})  # not one of our channels: the schema check refuses it
+    with runtime.sessions() as s:
+        principal = load_principal(s, "service_mgr")
+        result = runtime.assistant.turn(s, principal, SkillRequest(message="传真来的工单"), skill="ticket_lookup")
+        s.rollback()
+    assert result.data["rows"] == [] and result.data["not_understood"]
+    assert "model_proposal_invalid" in result.data["notes"]
+
+
+# --- a lookup question goes to a lookup, through the turn --------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("username", "text", "skill"),
+    [
+        ("service_agent_1", "我名下还没关闭的高优先级工单", "ticket_lookup"),
+        ("rep_east_1", "我名下有哪些商机？", "record_lookup"),
+        ("rep_east_1", "my deals closing this month", "record_lookup"),
+        ("rep_east_1", "华东重工的联系人", "record_lookup"),
+    ],
+)
+def test_lookup_questions_route_to_a_lookup(pinned: Runtime, username: str, text: str, skill: str) -> None:
+    with pinned.sessions() as s:
+        result = pinned.assistant.turn(s, load_principal(s, username), SkillRequest(message=text))
+        s.rollback()
+    assert result.skill == skill, result.routing
+    assert result.data["total"] == len(result.data["rows"]) > 0
