@@ -4,6 +4,9 @@ The error code comes from the input, else the message, else the ticket. The devi
 input's) gives the product model, which narrows the KB search and decides which article applies. The
 article is parsed into its sections (可能原因/排查步骤/所需备件/何时升级, or the English headings), and
 every item keeps the chunk it came from, so each step cites its KB source; device lines cite the CRM.
+
+The asker's words and the conversation's earlier turns reach the template (a model sees them); a
+follow-up ("shorter", "in English") keeps the earlier turn's symptom and code and refines its answer.
 """
 
 from __future__ import annotations
@@ -15,12 +18,13 @@ from typing import Any
 from copilot.crm.models import Product
 from retrievers.crm_records import RecordBundle, RecordRetriever
 from retrievers.facts import Fact
-from skills.base import SkillContext, SkillRequest, SkillResult
+from skills.base import PriorTurn, SkillContext, SkillRequest, SkillResult
 from skills.compose import compose, fact_vars, result_from
 from skills.grounding import article_chunks, doc_id, group_by_doc, kb_search, meta_list, sections_with_sources
+from skills.instructions import read_instructions
 
 TEMPLATE = "troubleshoot"
-TEMPLATE_VERSION = "2"
+TEMPLATE_VERSION = "3"
 HISTORY_SHOWN = 5
 _PRODUCT_CODE = re.compile(r"(?<![A-Za-z0-9])(?:LC|RB|CR|BA|HA|SC|DC)-(?:\d+|CLOUD)(?![A-Za-z0-9])", re.IGNORECASE)
 # E-204, A-17, H-12, C-05, SYNC-02 · F3 · 2031, 401 — after product codes are taken out of the text.
@@ -156,7 +160,32 @@ def pick_article(
     return groups[best[1]] if best else []
 
 
+def previous_turn(request: SkillRequest) -> PriorTurn | None:
+    for turn in reversed(request.history):
+        if turn.skill == "troubleshoot" and turn.answer:
+            return turn
+    return None
+
+
 def run(request: SkillRequest, ctx: SkillContext) -> SkillResult:
+    prior = previous_turn(request)
+    now = read_instructions(request.message, ctx.locale)
+    inst = now.over(prior.data.get("instructions")) if prior is not None else now
+    if prior is not None and now.refines_only:
+        # "shorter" / "in English" is not a symptom: the earlier turn's problem is still the problem.
+        carried = {k: prior.data[k] for k in ("symptom", "error_code") if prior.data.get(k)}
+        request = request.model_copy(update={"input": carried | dict(request.input)})
+    lang = str(inst.language or ctx.locale)
+    ctx_locale, ctx.locale = ctx.locale, lang  # type: ignore[assignment]
+    try:
+        return _run(request, ctx, prior, inst.as_data(), brief=inst.shorter)
+    finally:
+        ctx.locale = ctx_locale  # type: ignore[assignment]
+
+
+def _run(
+    request: SkillRequest, ctx: SkillContext, prior: PriorTurn | None, instructions: dict[str, Any], *, brief: bool
+) -> SkillResult:
     retriever = RecordRetriever(ctx.records, ctx.locale)
     with ctx.timed("retrieval"):
         subject = resolve(request, ctx, retriever)
@@ -193,6 +222,11 @@ def run(request: SkillRequest, ctx: SkillContext) -> SkillResult:
     used_kb = [f for f in article if f.id in cited_ids]
     shown_history = history[:HISTORY_SHOWN]
     variables = {
+        "request": request.message,
+        "history": [{"message": t.message, "answer": t.answer} for t in request.history[-4:] if t.answer],
+        "previous_answer": prior.answer if prior is not None else "",
+        "instructions": instructions,
+        "brief": brief,
         "symptom": subject.symptom,
         "error_code": subject.error_code or "",
         "product": product or "",
@@ -215,6 +249,9 @@ def run(request: SkillRequest, ctx: SkillContext) -> SkillResult:
         cited,
         data={
             "error_code": subject.error_code,
+            "symptom": subject.symptom,
+            "language": ctx.locale,
+            "instructions": instructions,
             "product": product,
             "device_id": subject.device_id,
             "article": doc_id(article[0]) if article else None,
@@ -225,4 +262,6 @@ def run(request: SkillRequest, ctx: SkillContext) -> SkillResult:
     )
     if not steps:
         result.warnings.append("no_kb_article")
+    elif (article_lang := str(article[0].meta.get("lang") or ctx.locale)) != ctx.locale:
+        result.warnings.append(f"article_language:{article_lang}")  # steps quoted as the article writes them
     return result

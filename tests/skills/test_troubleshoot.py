@@ -100,3 +100,25 @@ def test_fake_model_answer_keeps_the_same_citations(skills_runtime: Runtime, fak
     assert result.provider == "openai" and result.answer == "先检查喷嘴和陶瓷环，再重新标定随动。"
     assert [c.id for c in result.citations] == [c.id for c in offline.citations]
     assert "排查步骤" in fake_openai.all_request_text()
+
+
+def test_a_follow_up_keeps_the_problem_and_the_model_sees_the_words(skills_runtime: Runtime, fake_openai: Any) -> None:
+    from copilot.crm.principal import load_principal
+    from skills.base import SkillRequest
+
+    runtime = with_fake_model(skills_runtime, fake_openai)
+    fake_openai.reply("1. 复位报警，抬起 Z 轴检查切割头 [kb:x]")
+    with runtime.sessions() as s:
+        principal = load_principal(s, "service_agent_1")
+        first = runtime.assistant.turn(
+            s, principal, SkillRequest(message="LC-3015 报 E-204，客户说切割头撞了一下"), skill="troubleshoot"
+        )
+        fake_openai.reply("Steps only: reset the alarm and lift the Z axis.")
+        second = runtime.assistant.turn(
+            s, principal, SkillRequest(message="shorter"), conversation_id=first.conversation_id
+        )
+        s.commit()
+    assert second.skill == "troubleshoot" and second.data["error_code"] == "E-204"  # "shorter" is no symptom
+    sent = fake_openai.all_request_text()
+    assert "客户说切割头撞了一下" in sent and "shorter" in sent
+    assert "复位报警，抬起 Z 轴检查切割头" in sent  # the previous answer reached the model for the refinement
