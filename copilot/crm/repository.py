@@ -42,7 +42,7 @@ class Records:
 
     def get(self, object_type: str, record_id: int) -> Any:
         """The record, or NotFound (404) when it is missing *or* invisible: the two look the same."""
-        return get_visible(self.__session, self.__principal, object_type, record_id)
+        return self._detached([get_visible(self.__session, self.__principal, object_type, record_id)])[0]
 
     def find(self, object_type: str, record_id: int | None) -> Any | None:
         """The record, or None when missing or invisible."""
@@ -75,7 +75,7 @@ class Records:
         model = model_for(object_type)
         stmt = self._select(object_type, [model], where)
         stmt = _order(stmt, order_by).offset(max(0, offset)).limit(_bounded(limit))
-        return list(self.__session.scalars(stmt))
+        return self._detached(self.__session.scalars(stmt))
 
     def first(self, object_type: str, *where: ColumnElement[bool], order_by: Any = None) -> Any | None:
         rows = self.list(object_type, *where, order_by=order_by, limit=1)
@@ -110,6 +110,15 @@ class Records:
     def masked(self, object_type: str, record: Any) -> dict[str, Any]:
         """The record's fields that field-level security lets this principal see."""
         return visible_dict(self.__principal, object_type, record)
+
+    def _detached(self, rows: Iterable[Any]) -> builtins.list[Any]:
+        """The rows, expunged from the session: an ORM instance leads back to its Session
+        (``object_session(row)``), and a Session runs any query at all. Loaded columns stay readable."""
+        out = list(rows)
+        for row in out:
+            if row in self.__session:
+                self.__session.expunge(row)
+        return out
 
     # --- people --------------------------------------------------------------------------------
 
