@@ -80,9 +80,11 @@ def search(
     try:
         with rt.sessions() as session:
             principal = load_principal(session, as_user)
+            # The assistant's door for a search (input checks, ACL in the index, audit row), as the API's.
+            hits = rt.assistant.search_knowledge(session, principal, query, k, per_document=per_document or None)
+            session.commit()
     except OperationalError as exc:  # no schema yet: say what to do, not a traceback
         raise ConfigError(f"the CRM database is not set up ({exc.orig}); run `crm-copilot demo init`") from None
-    hits = rt.kb.search_as(principal, query, k, per_document=per_document or None)
     if as_json:
         typer.echo(json.dumps({"results": [h.to_dict() for h in hits]}, ensure_ascii=False, indent=2))
         return

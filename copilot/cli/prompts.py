@@ -2,22 +2,16 @@
 
 from __future__ import annotations
 
-import importlib
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from copilot.cli.common import friendly_errors, runtime
-from copilot.core.errors import BadRequest, ConfigError, CopilotError
-
-if TYPE_CHECKING:
-    from copilot.crm.principal import Principal
-    from copilot.service.runtime import Runtime
-    from prompts.registry import RenderedPrompt
+from copilot.core.errors import BadRequest, CopilotError
 
 app = typer.Typer(no_args_is_help=True)
 console = Console(emoji=False)
@@ -37,35 +31,6 @@ def _registry_errors(func: Any) -> Any:
             raise CopilotError(exc.message, code=exc.code) from None
 
     return wrapper
-
-
-def render_for_record(
-    runtime: Runtime,
-    template_id: str,
-    version: str | None,
-    object_type: str,
-    object_id: int,
-    principal: Principal,
-    locale: str = "zh",
-) -> RenderedPrompt:
-    """The prompt a skill would send for this record, as ``principal`` sees it (no model call).
-
-    Gathering facts is the skills layer's job, so this only forwards to ``skills.preview``; it is looked
-    up at call time because ``copilot`` must not import skills at module level.
-    """
-    try:
-        preview = importlib.import_module("skills.preview")
-    except ModuleNotFoundError as exc:
-        if exc.name not in ("skills", "skills.preview"):
-            raise
-        raise ConfigError(
-            "rendering for a record needs skills.preview.render_for_record, which is not installed; "
-            "pass the variables yourself with --vars FILE.json or --var k=v"
-        ) from None
-    hook = getattr(preview, "render_for_record", None)
-    if hook is None:
-        raise ConfigError("skills.preview has no render_for_record(); use --vars FILE.json or --var k=v")
-    return hook(runtime, template_id, version, object_type, object_id, principal, locale)  # type: ignore[no-any-return]
 
 
 def _parse_var(item: str) -> tuple[str, Any]:
@@ -169,11 +134,16 @@ def render(
         if not as_user:
             raise BadRequest("--object needs --as USERNAME: facts are gathered with that user's permissions")
         from copilot.crm.principal import load_principal
+        from copilot.service.preview import render_for_record
 
         object_type, object_id = _object_ref(object_ref)
         with rt.sessions() as session:
             principal = load_principal(session, as_user)
-        rendered = render_for_record(rt, tid, version, object_type, object_id, principal, locale)
+            # The same door as an answer (Assistant.turn, render-only): checks, permissions, audit row.
+            rendered = render_for_record(
+                rt.assistant, session, principal, tid, version, object_type, object_id, "en" if locale == "en" else "zh"
+            )
+            session.commit()
     else:
         rendered = rt.prompts.get(tid, version, locale).render(_variables(vars_file, var or []))
     if as_json:

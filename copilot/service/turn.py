@@ -1,15 +1,19 @@
 """One copilot turn: route → permission checks → skill → citation check → audit.
 
 The HTTP API, the CLI, MCP, the OpenAI-compatible endpoint and the evaluation harness all call
-``Assistant.turn``; none of them has a side door around it.
+``Assistant.turn``; none of them has a side door around it. Prompt preview is the same turn in
+render-only mode (``RenderOnly``: a pinned template version and a composer that records the prompt
+instead of calling a model), and a knowledge-base search is ``Assistant.search_knowledge``: the same
+input checks and the same audit row.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import jsonschema
 from sqlalchemy.orm import Session
@@ -17,19 +21,54 @@ from sqlalchemy.orm import Session
 from copilot.core.clock import BusinessClock
 from copilot.core.errors import BadRequest, NotFound, PayloadTooLarge, Unprocessable
 from copilot.core.locale import detect_locale
+from copilot.core.settings import Settings
 from copilot.crm.principal import Principal
 from copilot.crm.repository import Records
+from copilot.llm.gateway import Gateway
+from copilot.llm.trust import check_question
 from copilot.service.conversation import ConversationService, Replayed
+from copilot.store.audit import record_turn
+from prompts.registry import Registry
+from retrievers.embedding import Embedder
+from retrievers.hybrid import KnowledgeIndex, SearchHit
 from retrievers.knowledge import PrincipalKnowledge
 from skills.base import Locale, NeedsChoice, SkillContext, SkillRequest, SkillResult, SkillSpec, TokenSink, load_specs
 from skills.handlers import handler_for
 from skills.ports import Composer, SkillSettings, Templates
 
-if TYPE_CHECKING:
-    from copilot.service.runtime import Runtime
+
+class Parts(Protocol):
+    """What a turn is made of. copilot.service.runtime.Runtime (the composition root) provides these,
+    each built once per process; this module never imports it (the root imports us)."""
+
+    @property
+    def settings(self) -> Settings: ...
+
+    @property
+    def embedder(self) -> Embedder: ...
+
+    @property
+    def kb(self) -> KnowledgeIndex: ...
+
+    @property
+    def llm(self) -> Gateway: ...
+
+    @property
+    def prompts(self) -> Registry: ...
+
+
+@dataclass(frozen=True)
+class RenderOnly:
+    """Prompt preview: the turn runs as usual (checks, retrieval, permissions, audit) but renders through
+    ``templates`` (one template pinned to a version) and answers through ``composer`` (which records the
+    rendered prompt and calls no model). No conversation is started or continued."""
+
+    templates: Templates
+    composer: Composer
+
 
 class Assistant:
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(self, runtime: Parts) -> None:
         self.runtime = runtime
 
     @cached_property
@@ -91,42 +130,36 @@ class Assistant:
         token_sink: TokenSink | None = None,
         conversation_id: str | None = None,
         replayed: Sequence[Replayed] | None = None,
+        render_only: RenderOnly | None = None,
     ) -> SkillResult:
         """``token_sink``: a streaming caller's; it gets the model's text as written only if the skill
         declares ``stream_tokens`` (otherwise nothing is called on it and the caller shows the result).
         ``conversation_id``: continue that conversation of the asker's (else a new one); ``replayed``: an
-        OpenAI-style client's own message history instead (copilot/service/conversation.py)."""
-        settings = self.runtime.settings
-        if len(request.message) > settings.max_message_chars:
-            raise PayloadTooLarge(
-                f"message is {len(request.message)} characters; the limit is {settings.max_message_chars}"
-            )
+        OpenAI-style client's own message history instead (copilot/service/conversation.py).
+        ``render_only``: prompt preview (copilot/service/preview.py)."""
+        self._bounded(request.message)
         started = time.perf_counter()
         user_default: Locale = "en" if principal.locale == "en" else "zh"
         locale: Locale = request.locale or detect_locale(request.message, user_default)
-        ctx = self.context(session, principal, locale=locale)
-
-        from copilot.llm.trust import check_question
-
-        check = check_question(request.message)
-        if check.nothing_left:
-            raise Unprocessable(
-                "the message only tries to change the assistant's instructions or permissions; "
-                "ask about your records or documents instead",
-                code="prompt_injection",
-            )
-        if check.injection_detected:
-            # The turn goes on with the same principal and without the offending clauses: nothing in a
-            # message can widen what it sees.
-            ctx.flags.append("injection_detected")
-            request = request.model_copy(update={"message": check.text})
+        ctx = self.context(
+            session,
+            principal,
+            locale=locale,
+            templates=render_only.templates if render_only else None,
+            composer=render_only.composer if render_only else None,
+        )
+        cleaned = self._checked(request.message, ctx.flags)
+        if cleaned != request.message:
+            request = request.model_copy(update={"message": cleaned})
 
         # Earlier turns (re-checked against today's permissions); a follow-up or a picked option may set
-        # the skill, the page and the inputs.
-        conv = self.conversations.begin(session, principal, request, skill, conversation_id, replayed)
-        request, skill, ctx.history = conv.request, conv.skill, conv.request.history
-        if conv.method:
-            ctx.locale = request.locale or detect_locale(conv.typed, locale)
+        # the skill, the page and the inputs. A preview renders one request on its own.
+        conv = None
+        if render_only is None:
+            conv = self.conversations.begin(session, principal, request, skill, conversation_id, replayed)
+            request, skill, ctx.history = conv.request, conv.skill, conv.request.history
+            if conv.method:
+                ctx.locale = request.locale or detect_locale(conv.typed, locale)
 
         if request.context is not None:
             # 404 before any skill runs: the page's record must be visible to the asker.
@@ -136,7 +169,7 @@ class Assistant:
         routing: dict[str, Any]
         if skill:
             spec = self.spec(skill)
-            routing = {"method": conv.method or "explicit", "confidence": 1.0, "alternatives": []}
+            routing = {"method": (conv.method if conv else None) or "explicit", "confidence": 1.0, "alternatives": []}
         else:
             decision = self.router.route(
                 request.message,
@@ -151,7 +184,8 @@ class Assistant:
             if decision.skill is None:
                 ctx.timings_ms["routing"] = _ms(t0)
                 result = self._clarify(session, ctx, request, routing, decision)
-                self.conversations.finish(session, conv, result)
+                if conv is not None:
+                    self.conversations.finish(session, conv, result)
                 return result
             spec = self.spec(decision.skill)
         ctx.timings_ms["routing"] = _ms(t0)
@@ -176,8 +210,57 @@ class Assistant:
         self._flag(result, ctx)
         ctx.timings_ms["total"] = _ms(started)
         self._audit(session, ctx, result)
-        self.conversations.finish(session, conv, result)
+        if conv is not None:
+            self.conversations.finish(session, conv, result)
         return result
+
+    def search_knowledge(
+        self, session: Session, principal: Principal, query: str, k: int = 5, *, per_document: int | None = 1
+    ) -> list[SearchHit]:
+        """A knowledge-base search as ``principal`` through the same door as a turn: the same bounds and
+        injection check on the query, the index's ACL inside the search, and an audit row (skill
+        ``kb_search``) naming the documents shown."""
+        self._bounded(query)
+        started = time.perf_counter()
+        flags: list[str] = []
+        cleaned = self._checked(query, flags).strip()
+        if not cleaned:
+            raise Unprocessable("query must not be blank", code="invalid_request")
+        hits = self.runtime.kb.search_as(principal, cleaned, k, per_document=per_document)
+        timings: dict[str, Any] = {"retrieval_kb": _ms(started)}
+        if flags:
+            timings["injection_detected"] = True
+        record_turn(
+            session,
+            user_id=principal.user_id,
+            skill="kb_search",
+            document_ids=[h.doc_id for h in hits],
+            provider="none",
+            degraded=False,
+            timings_ms=timings,
+        )
+        return hits
+
+    def _bounded(self, text: str) -> None:
+        limit = self.runtime.settings.max_message_chars
+        if len(text) > limit:
+            raise PayloadTooLarge(f"message is {len(text)} characters; the limit is {limit}")
+
+    @staticmethod
+    def _checked(text: str, flags: list[str]) -> str:
+        """``text`` without clauses that try to change the assistant's instructions or permissions (flagged);
+        422 when nothing else is left. Nothing in a message can widen what the asker sees."""
+        check = check_question(text)
+        if check.nothing_left:
+            raise Unprocessable(
+                "the message only tries to change the assistant's instructions or permissions; "
+                "ask about your records or documents instead",
+                code="prompt_injection",
+            )
+        if check.injection_detected:
+            flags.append("injection_detected")
+            return check.text
+        return text
 
     @staticmethod
     def _flag(result: SkillResult, ctx: SkillContext) -> None:
@@ -211,8 +294,6 @@ class Assistant:
         return result
 
     def _audit(self, session: Session, ctx: SkillContext, result: SkillResult) -> None:
-        from copilot.store.audit import record_turn
-
         record_turn(
             session,
             user_id=ctx.principal.user_id,

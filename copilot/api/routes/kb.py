@@ -12,7 +12,7 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from copilot.api.deps import PrincipalDep, RuntimeDep
+from copilot.api.deps import PrincipalDep, RuntimeDep, SessionDep
 from copilot.core.errors import BadRequest, Forbidden, PayloadTooLarge, Unprocessable
 from copilot.crm.permissions import may_write_knowledge_base
 from copilot.crm.principal import Principal
@@ -55,10 +55,12 @@ class DocumentWritten(BaseModel):
 
 
 @router.post("/search", response_model=SearchResponse)
-def search(body: SearchRequest, runtime: RuntimeDep, principal: PrincipalDep) -> SearchResponse:
+def search(body: SearchRequest, runtime: RuntimeDep, principal: PrincipalDep, session: SessionDep) -> SearchResponse:
     if not body.query.strip():
         raise Unprocessable("query must not be blank", code="invalid_request")
-    hits = runtime.kb.search_as(principal, body.query, body.k, per_document=body.per_document)
+    # The assistant's door for a search: the turn's input checks, the ACL inside the index, an audit row.
+    hits = runtime.assistant.search_knowledge(session, principal, body.query, body.k, per_document=body.per_document)
+    session.commit()
     return SearchResponse(
         results=[
             SearchResult(doc_id=h.doc_id, chunk_id=h.chunk_id, title=h.title, text=h.text, score=h.score,

@@ -7,7 +7,6 @@ material (system prompts, grounding rules), so partner users are refused.
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING, Any, Literal
 
 from fastapi import APIRouter
@@ -16,9 +15,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from copilot.api.deps import PrincipalDep, RuntimeDep, SessionDep
 from copilot.api.errors import error_response
-from copilot.core.errors import CopilotError, Forbidden
+from copilot.core.errors import Forbidden
 from copilot.crm.permissions import get_visible, may_read_prompts, may_render_prompt
 from copilot.crm.principal import Principal
+from copilot.service.preview import render_for_record
 from skills.base import PageContext
 
 if TYPE_CHECKING:
@@ -26,10 +26,6 @@ if TYPE_CHECKING:
     from prompts import Registry
 
 router = APIRouter(prefix="/v1/prompts", tags=["prompts"])
-
-# The skills layer's "render with a record's facts" hook: render_for_record(runtime, template_id, version,
-# object_type, object_id, principal, locale). Looked up at call time: copilot does not import skills at load.
-RECORD_RENDER_HOOK = "skills.preview:render_for_record"
 
 
 class RenderRequest(BaseModel):
@@ -42,13 +38,7 @@ class RenderRequest(BaseModel):
 
 def registry(runtime: Runtime) -> Registry:
     """The runtime's registry (a deployment's own prompts_dir included)."""
-    reg = getattr(runtime, "prompts", None)
-    if reg is None:  # a Runtime from before the registry was wired in
-        from prompts import Registry
-
-        reg = Registry.load(runtime.settings.prompts_dir)
-        runtime.prompts = reg  # type: ignore[attr-defined]
-    return reg  # type: ignore[no-any-return]
+    return runtime.prompts
 
 
 def _employees_only(principal: Principal) -> None:
@@ -108,17 +98,19 @@ def render_prompt(
             return error_response(422, "invalid_request", "pass either variables or context, not both")
         # Visible or 404, before any fact is gathered: the answer must not confirm the record exists.
         get_visible(session, principal, body.context.object_type, body.context.object_id)
-        hook = _record_hook()
-        rendered = hook(
-            runtime,
+        # Assistant.turn in render-only mode: the same checks as an answer, and its audit row.
+        rendered = render_for_record(
+            runtime.assistant,
+            session,
+            principal,
             template_id,
             template.version,
             body.context.object_type,
             body.context.object_id,
-            principal,
-            template.locale,
+            "en" if template.locale == "en" else "zh",
         )
-        return rendered.to_dict() if hasattr(rendered, "to_dict") else rendered
+        session.commit()
+        return rendered.to_dict()
     except TemplateError as exc:
         return _template_error(exc)
 
@@ -129,17 +121,6 @@ def _may_render(principal: Principal, runtime: Runtime, template_id: str) -> Non
     if not any(may_render_prompt(principal, roles) for roles in needs):
         roles = sorted({r for group in needs for r in group})
         raise Forbidden(f"rendering {template_id!r} needs one of the roles {', '.join(roles)}")
-
-
-def _record_hook() -> Any:
-    module_name, _, attr = RECORD_RENDER_HOOK.partition(":")
-    try:
-        return getattr(importlib.import_module(module_name), attr)
-    except (ImportError, AttributeError):
-        raise CopilotError(
-            "rendering with a record's facts is not available in this build; pass variables instead",
-            code="not_available",
-        ) from None
 
 
 def _locales(reg: Registry, template_id: str, version: str) -> list[Any]:
