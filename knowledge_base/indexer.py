@@ -22,19 +22,21 @@ import hashlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from copilot.core.errors import BadRequest, NotFound
+from copilot.core.errors import BadRequest, NotFound, PayloadTooLarge
+from copilot.core.settings import Settings
 from copilot.crm.permissions import VISIBILITIES
 from knowledge_base.chunking import CHUNKER_VERSION, chunk_document
 from knowledge_base.documents import Document, DocumentError, with_default_visibility
-from knowledge_base.loaders import SUPPORTED_SUFFIXES, load_bytes, load_path
+from knowledge_base.loaders import SUPPORTED_SUFFIXES, DocumentTooLarge, load_bytes, load_path
+from retrievers.embedding import CachingEmbedder
 from retrievers.hybrid import KnowledgeIndex, index_text
 
-if TYPE_CHECKING:
-    from copilot.service.runtime import Runtime
-
 DEMO_CORPUS = Path(__file__).parent / "corpus"
+DEFAULT_MAX_CHARS: int = Settings.model_fields["max_document_chars"].default
+DEFAULT_MAX_EXPANSION: int = Settings.model_fields["max_expansion_ratio"].default
+EMBED_AHEAD_SLICE = 8
 
 
 @dataclass
@@ -76,19 +78,23 @@ def _chunk_id(document: Document, ordinal: int, heading: str, text: str) -> str:
     return f"{document.doc_id}#{ordinal:04d}-{digest}"
 
 
-def write_document(index: KnowledgeIndex, document: Document) -> tuple[str, int, int]:
-    """Put one loaded document into the index (caller holds ``index.writing()``).
+@dataclass
+class _Plan:
+    """One document cut into what the index stores: everything but the vectors, computed without a lock."""
 
-    Returns (status, chunks written, texts embedded); status is added | updated | unchanged.
-    """
-    doc_hash = document_hash(document)
-    previous = index.document_hash(document.doc_id)
-    if previous == doc_hash:
-        return "unchanged", 0, 0
+    document: Document
+    doc_hash: str
+    ids: list[str]
+    texts: list[str]
+    embed_texts: list[str]
+    metas: list[dict[str, Any]]
+    doc_meta: dict[str, Any]
+
+
+def plan_document(document: Document) -> _Plan:
     chunks = chunk_document(document)
     if not chunks:
         raise DocumentError("empty document (no text to index)")
-    tokens = document.acl_tokens
     products = ",".join(document.products)
     ids, texts, embed_texts, metas = [], [], [], []
     for chunk in chunks:
@@ -104,8 +110,55 @@ def write_document(index: KnowledgeIndex, document: Document) -> tuple[str, int,
         "title": document.title, "source": document.source, "visibility": document.visibility,
         "n_chunks": len(chunks), "lang": document.lang,
     }
-    embedded = index.put_document(document.doc_id, doc_hash, tokens, ids, texts, embed_texts, metas, doc_meta)
-    return ("added" if previous is None else "updated"), len(chunks), embedded
+    return _Plan(document, document_hash(document), ids, texts, embed_texts, metas, doc_meta)
+
+
+def embed_ahead(index: KnowledgeIndex, plan: _Plan) -> int:
+    """Embed a planned document's new chunk texts *before* the writer lock is taken.
+
+    The model call is the slow part of an ingest (minutes for a long document on a small machine); the
+    lock (which KB searches of this process also wait for) is then held only to write rows. The vectors
+    land in the caching embedder, where put_document finds them. With a non-caching embedder there is
+    nothing to gain, so nothing is done. Returns how many texts were embedded here.
+    """
+    if not isinstance(index.embedder, CachingEmbedder):
+        return 0
+    if index.document_hash(plan.document.doc_id) == plan.doc_hash:
+        return 0  # unchanged: put_document will not be called
+    known: set[str] = set()
+    old = index.docs.get(plan.document.doc_id)
+    for cid in old.chunk_ids if old is not None else ():
+        record = index.records.get(cid)
+        if record is not None:
+            m = record.metadata
+            known.add(index_text(str(m.get("title", "")), str(m.get("heading", "")), record.text))
+    todo = [t for t in dict.fromkeys(plan.embed_texts) if t not in known]
+    # Small slices: the model serves one call at a time, so a search's query waits at most one slice.
+    for start in range(0, len(todo), EMBED_AHEAD_SLICE):
+        index.embedder.embed_passages(todo[start : start + EMBED_AHEAD_SLICE])
+    return len(todo)
+
+
+def write_planned(index: KnowledgeIndex, plan: _Plan) -> tuple[str, int, int]:
+    """Put one planned document into the index (caller holds ``index.writing()``).
+
+    Returns (status, chunks written, texts embedded); status is added | updated | unchanged.
+    """
+    previous = index.document_hash(plan.document.doc_id)
+    if previous == plan.doc_hash:
+        return "unchanged", 0, 0
+    embedded = index.put_document(
+        plan.document.doc_id, plan.doc_hash, plan.document.acl_tokens, plan.ids, plan.texts, plan.embed_texts,
+        plan.metas, plan.doc_meta,
+    )
+    return ("added" if previous is None else "updated"), len(plan.ids), embedded
+
+
+def write_document(index: KnowledgeIndex, document: Document) -> tuple[str, int, int]:
+    """Plan and write one loaded document (caller holds ``index.writing()``)."""
+    if index.document_hash(document.doc_id) == document_hash(document):
+        return "unchanged", 0, 0
+    return write_planned(index, plan_document(document))
 
 
 def iter_files(paths: Iterable[Path]) -> Iterator[Path]:
@@ -128,6 +181,8 @@ def ingest_paths(
     prune: bool = False,
     progress: bool = False,
     default_visibility: str | None = None,
+    max_chars: int | None = DEFAULT_MAX_CHARS,
+    max_expansion: int | None = DEFAULT_MAX_EXPANSION,
 ) -> IngestReport:
     if default_visibility is not None and default_visibility not in VISIBILITIES:
         raise BadRequest(f"unknown default visibility {default_visibility!r} (one of {', '.join(VISIBILITIES)})")
@@ -139,16 +194,21 @@ def ingest_paths(
     files = list(iter_files(r for r in roots if r.exists()))
     seen_sources: set[str] = set()
     origin: dict[str, str] = {}
-    with index.writing(), _progress(progress, len(files)) as advance:
+    with _progress(progress, len(files)) as advance:
         for path in files:
             source = str(path.resolve())
             seen_sources.add(source)
             try:
-                document = with_default_visibility(load_path(path, max_bytes), default_visibility)
+                loaded = load_path(path, max_bytes, max_chars=max_chars, max_expansion=max_expansion)
+                document = with_default_visibility(loaded, default_visibility)
                 if document.doc_id in origin:
                     raise DocumentError(f"duplicate document id {document.doc_id!r} (also {origin[document.doc_id]})")
                 origin[document.doc_id] = str(path)
-                status, n_chunks, n_embedded = write_document(index, document)
+                # Load, chunk and embed without the lock; hold it per document, only to write.
+                plan = plan_document(document)
+                embed_ahead(index, plan)
+                with index.writing():
+                    status, n_chunks, n_embedded = write_planned(index, plan)
             except DocumentError as exc:
                 report.errors.append((str(path), str(exc)))
             else:
@@ -158,8 +218,9 @@ def ingest_paths(
                 report.chunks_written += n_chunks
                 report.texts_embedded += n_embedded
             advance(path.name)
-        if prune:
-            folders = [str(r.resolve()) + "/" for r in roots if r.is_dir()]
+    if prune:
+        folders = [str(r.resolve()) + "/" for r in roots if r.is_dir()]
+        with index.writing():
             for doc_id in index.document_ids():
                 source = str((index.document_meta(doc_id) or {}).get("source", ""))
                 if source and source not in seen_sources and any(source.startswith(f) for f in folders):
@@ -201,6 +262,8 @@ def ingest_upload(
     *,
     max_bytes: int,
     screen: Callable[[Document], None] | None = None,
+    max_chars: int | None = DEFAULT_MAX_CHARS,
+    max_expansion: int | None = DEFAULT_MAX_EXPANSION,
 ) -> tuple[str, str, int]:
     """One document from the HTTP API. Returns (doc_id, status, chunks). BadRequest if it is broken.
 
@@ -210,11 +273,17 @@ def ingest_upload(
     if not name:
         raise BadRequest("a filename is required (its extension picks the format, its stem is the id)")
     try:
-        document = load_bytes(data, name, f"upload:{name}", max_bytes)
+        document = load_bytes(
+            data, name, f"upload:{name}", max_bytes, max_chars=max_chars, max_expansion=max_expansion
+        )
         if screen is not None:
             screen(document)
+        plan = plan_document(document)
+        embed_ahead(index, plan)  # the slow part, outside the lock: other uploads and searches go on
         with index.writing():
-            status, n_chunks, _ = write_document(index, document)
+            status, n_chunks, _ = write_planned(index, plan)
+    except DocumentTooLarge as exc:
+        raise PayloadTooLarge(f"{name}: {exc}", code="document_too_large") from None
     except DocumentError as exc:
         raise BadRequest(f"{name}: {exc}", code="invalid_document") from None
     return document.doc_id, status, n_chunks
@@ -226,8 +295,9 @@ def delete_document(index: KnowledgeIndex, doc_id: str) -> None:
             raise NotFound(f"no knowledge-base document {doc_id!r}")
 
 
-def ingest_demo(runtime: Runtime, *, progress: bool = False) -> IngestReport:
-    """The demo corpus into the runtime's index (called by ``crm-copilot demo init``)."""
+def ingest_demo(kb: KnowledgeIndex, settings: Settings, *, progress: bool = False) -> IngestReport:
+    """The demo corpus into ``kb`` under ``settings``' limits (called by ``crm-copilot demo init``)."""
     return ingest_paths(
-        runtime.kb, [DEMO_CORPUS], max_bytes=runtime.settings.max_document_bytes, prune=True, progress=progress
+        kb, [DEMO_CORPUS], max_bytes=settings.max_document_bytes, prune=True, progress=progress,
+        max_chars=settings.max_document_chars, max_expansion=settings.max_expansion_ratio,
     )

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import re
+import zipfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,8 @@ from copilot.crm.permissions import UNLABELLED_VISIBILITY
 from knowledge_base.documents import Document, DocumentError
 
 SUPPORTED_SUFFIXES = (".md", ".markdown", ".html", ".htm", ".pdf", ".txt", ".docx")
+# Formats whose text may be many times their size (zip, flate streams): bounded by an expansion ratio too.
+COMPRESSED_SUFFIXES = (".pdf", ".docx")
 _FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n(.*?)\r?\n---[ \t]*(?:\r?\n|\Z)", re.S)
 _KNOWN_KEYS = {"id", "title", "visibility", "roles", "departments", "products", "lang", "doc_type"}
 _ID = re.compile(r"^[\w.\-]{1,128}$", re.UNICODE)
@@ -165,14 +168,15 @@ def load_html(data: bytes, default_id: str, source: str) -> Document:
     return build_document(default_id=default_id, body=body, source=source, meta=meta, fallback_title=title)
 
 
-def load_pdf(data: bytes, default_id: str, source: str) -> Document:
+def load_pdf(data: bytes, default_id: str, source: str, max_chars: int | None = None) -> Document:
     from pypdf import PdfReader
 
+    budget = _Budget(max_chars)
     try:
         reader = PdfReader(io.BytesIO(data))
         if reader.is_encrypted:
             raise DocumentError("encrypted PDF")
-        pages = [page.extract_text() or "" for page in reader.pages]
+        pages = [budget.spend(page.extract_text() or "") for page in reader.pages]
         title = str((reader.metadata or {}).get("/Title") or "").strip()  # type: ignore[call-overload]
     except DocumentError:
         raise
@@ -199,18 +203,21 @@ def _unwrap(page: str) -> str:
     return "\n\n".join(out)
 
 
-def load_docx(data: bytes, default_id: str, source: str) -> Document:
+def load_docx(data: bytes, default_id: str, source: str, max_chars: int | None = None) -> Document:
     import docx
 
+    _refuse_zip_bomb(data)
     try:
         document = docx.Document(io.BytesIO(data))
     except Exception as exc:
         raise DocumentError(f"unreadable Word file: {exc}") from None
     lines: list[str] = []
+    budget = _Budget(max_chars)
     for para in document.paragraphs:
         text = para.text.strip()
         if not text:
             continue
+        budget.spend(text)
         style = (para.style.name if para.style is not None else "") or ""
         level = re.match(r"Heading (\d)", style)
         if style == "Title":
@@ -223,13 +230,52 @@ def load_docx(data: bytes, default_id: str, source: str) -> Document:
             lines.append(text)
     for table in document.tables:
         for row in table.rows:
-            lines.append(" | ".join(cell.text.strip() for cell in row.cells))
+            lines.append(budget.spend(" | ".join(cell.text.strip() for cell in row.cells)))
     title = (document.core_properties.title or "").strip()
     body = "\n\n".join(lines)
     return build_document(default_id=default_id, body=body, source=source, meta=None, fallback_title=title)
 
 
-LOADERS: dict[str, Callable[[bytes, str, str], Document]] = {
+class DocumentTooLarge(DocumentError):
+    """Refused for its size, not its content (413 over HTTP): the bytes, or the text they expand to."""
+
+
+# A Word file is a zip of XML: real ones expand 3-10x (images, already compressed, bring it near 1). A
+# 3 KB file that expands to megabytes of XML is a decompression bomb, refused before any XML is parsed.
+MAX_ZIP_EXPANSION = 100
+MAX_ZIP_UNCOMPRESSED = 64 * 1024 * 1024
+
+
+def _refuse_zip_bomb(data: bytes) -> None:
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            unpacked = sum(info.file_size for info in archive.infolist())
+    except (zipfile.BadZipFile, ValueError, OSError) as exc:
+        raise DocumentError(f"unreadable Word file: {exc}") from None
+    if unpacked > MAX_ZIP_UNCOMPRESSED or unpacked > MAX_ZIP_EXPANSION * max(len(data), 1):
+        raise DocumentTooLarge(
+            f"the file is {len(data):,} bytes but unpacks to {unpacked:,} bytes "
+            f"(over {MAX_ZIP_EXPANSION}x): refused as a decompression bomb"
+        )
+
+
+class _Budget:
+    """Characters extracted so far, so a loader stops at the limit instead of reading everything first."""
+
+    def __init__(self, limit: int | None) -> None:
+        self.limit = limit
+        self.used = 0
+
+    def spend(self, text: str) -> str:
+        self.used += len(text)
+        if self.limit is not None and self.used > self.limit:
+            raise DocumentTooLarge(
+                f"the extracted text is over {self.limit:,} characters (the per-document limit): split the document"
+            )
+        return text
+
+
+LOADERS: dict[str, Callable[..., Document]] = {
     ".md": load_markdown,
     ".markdown": load_markdown,
     ".txt": load_text,
@@ -240,26 +286,55 @@ LOADERS: dict[str, Callable[[bytes, str, str], Document]] = {
 }
 
 
-def load_bytes(data: bytes, filename: str, source: str, max_bytes: int) -> Document:
-    """Parse one file's bytes. Raises DocumentError with a message a person can act on."""
+def load_bytes(
+    data: bytes,
+    filename: str,
+    source: str,
+    max_bytes: int,
+    *,
+    max_chars: int | None = None,
+    max_expansion: int | None = None,
+) -> Document:
+    """Parse one file's bytes. Raises DocumentError with a message a person can act on.
+
+    Bounded work: a file over ``max_bytes``, text over ``max_chars`` characters, or a compressed format
+    whose text is over ``max_expansion`` characters per byte of the file is refused (DocumentTooLarge),
+    and the .docx and PDF loaders stop extracting as soon as the limit is passed."""
     suffix = Path(filename).suffix.lower()
     loader = LOADERS.get(suffix)
     if loader is None:
         supported = ", ".join(SUPPORTED_SUFFIXES)
         raise DocumentError(f"unsupported file type {suffix or '(none)'!r} (supported: {supported})")
     if len(data) > max_bytes:
-        raise DocumentError(f"file is {len(data):,} bytes, over the {max_bytes:,}-byte limit")
+        raise DocumentTooLarge(f"file is {len(data):,} bytes, over the {max_bytes:,}-byte limit")
     if not data.strip():
         raise DocumentError("empty document (no text to index)")
-    return loader(data, Path(filename).stem, source)
+    limit = max_chars
+    if max_expansion is not None and suffix in COMPRESSED_SUFFIXES:
+        expanded = max_expansion * len(data)
+        limit = expanded if limit is None else min(limit, expanded)
+    if suffix in COMPRESSED_SUFFIXES:
+        document = loader(data, Path(filename).stem, source, max_chars=limit)
+    else:
+        document = loader(data, Path(filename).stem, source)
+    if limit is not None and len(document.body) > limit:
+        raise DocumentTooLarge(
+            f"the extracted text is {len(document.body):,} characters, over the limit of {limit:,} "
+            f"for a {len(data):,}-byte {suffix} file: split the document"
+        )
+    return document
 
 
-def load_path(path: Path, max_bytes: int) -> Document:
+def load_path(
+    path: Path, max_bytes: int, *, max_chars: int | None = None, max_expansion: int | None = None
+) -> Document:
     try:
         size = path.stat().st_size
         if size > max_bytes:
-            raise DocumentError(f"file is {size:,} bytes, over the {max_bytes:,}-byte limit")
+            raise DocumentTooLarge(f"file is {size:,} bytes, over the {max_bytes:,}-byte limit")
         data = path.read_bytes()
     except OSError as exc:
         raise DocumentError(f"cannot read file: {exc.strerror or exc}") from None
-    return load_bytes(data, path.name, str(path.resolve()), max_bytes)
+    return load_bytes(
+        data, path.name, str(path.resolve()), max_bytes, max_chars=max_chars, max_expansion=max_expansion
+    )

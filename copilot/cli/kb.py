@@ -42,6 +42,7 @@ def ingest(
     report = ingest_paths(
         rt.kb, paths, max_bytes=rt.settings.max_document_bytes, prune=prune, progress=True,
         default_visibility=default_visibility.value if default_visibility else None,
+        max_chars=rt.settings.max_document_chars, max_expansion=rt.settings.max_expansion_ratio,
     )
     if as_json:
         typer.echo(json.dumps(report.to_dict(), ensure_ascii=False, indent=2))

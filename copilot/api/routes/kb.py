@@ -103,7 +103,8 @@ async def add_document(request: Request, runtime: RuntimeDep, principal: Princip
 
     # Embedding takes a while: keep it off the event loop.
     doc_id, status, chunks = await run_in_threadpool(
-        ingest_upload, runtime.kb, filename, data, max_bytes=limit, screen=_refuse_instructions_to_the_model
+        ingest_upload, runtime.kb, filename, data, max_bytes=limit, screen=_refuse_instructions_to_the_model,
+        max_chars=runtime.settings.max_document_chars, max_expansion=runtime.settings.max_expansion_ratio,
     )
     return DocumentWritten(doc_id=doc_id, status=status, chunks=chunks)
 
