@@ -100,7 +100,7 @@ def fake_runtime(conv_runtime: Runtime) -> Any:
     with FakeOpenAIServer(default_text="好的。我们会按计划安排。") as fake:
         runtime = with_fake_model(conv_runtime, fake)
         yield runtime, fake
-        runtime.close()
+        runtime.engine.dispose()  # not close(): the knowledge index is the shared runtime's
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
