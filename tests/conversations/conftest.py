@@ -3,6 +3,7 @@ to take access away), the HTTP app over it, bearer tokens, and the fake OpenAI-c
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -19,7 +20,9 @@ def conv_runtime(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runtime]:
     from copilot.demo.install import init_demo
 
     data_dir = tmp_path_factory.mktemp("conversations")
-    settings = Settings(data_dir=data_dir, database_url=f"sqlite:///{data_dir / 'crm.sqlite3'}", today="2026-11-20")
+    settings = Settings(
+        data_dir=data_dir, database_url=f"sqlite:///{data_dir / 'crm.sqlite3'}", today=dt.date(2026, 11, 20)
+    )
     runtime = build_runtime(settings)
     init_demo(runtime, ingest_kb=False)
     yield runtime

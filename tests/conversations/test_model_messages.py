@@ -33,13 +33,13 @@ def first_opportunity_of(runtime: Runtime, username: str) -> int:
         on_team = select(RecordTeamMember.record_id).where(
             RecordTeamMember.object_type == "opportunity", RecordTeamMember.user_id == uid
         )
-        return int(
-            s.scalar(
-                select(Opportunity.id)
-                .where(Opportunity.owner_id == uid, Opportunity.partner_id.is_(None), Opportunity.id.notin_(on_team))
-                .order_by(Opportunity.id)
-            )
+        found = s.scalar(
+            select(Opportunity.id)
+            .where(Opportunity.owner_id == uid, Opportunity.partner_id.is_(None), Opportunity.id.notin_(on_team))
+            .order_by(Opportunity.id)
         )
+        assert found is not None
+        return int(found)
 
 
 def turn(
