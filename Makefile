@@ -37,6 +37,9 @@ test: install lint
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/mypy copilot retrievers skills prompts knowledge_base eval tests bench
+	# Floors (README "Layout"): lower never imports higher, no cycles between packages or modules.
+	$(BIN)/lint-imports --config .importlinter
+	$(BIN)/python -m tests.import_graph
 
 eval: install
 	$(BIN)/crm-copilot demo init

@@ -9,23 +9,25 @@ Deterministic, ID-based metrics are hard gates; anything judged by a model would
 from __future__ import annotations
 
 import datetime as dt
-import importlib
 import json
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
+from eval import retrieval, router_eval, skills_eval
+
 if TYPE_CHECKING:
     from copilot.service.runtime import Runtime
 
-# Suite name → "module:function". Each module owns its dataset under eval/datasets/.
-SUITES: dict[str, str] = {
-    "retrieval": "eval.retrieval:run_suite",
-    "router": "eval.router_eval:run_suite",
-    "skills": "eval.skills_eval:run_suite",
+# Suite name → its entry. Each module owns its dataset under eval/datasets/.
+SUITES: dict[str, Callable[[Runtime], dict[str, Any]]] = {
+    "retrieval": retrieval.run_suite,
+    "router": router_eval.run_suite,
+    "skills": skills_eval.run_suite,
 }
 DEFAULT_TOLERANCE = 0.02
 
@@ -64,9 +66,8 @@ def run_suites(runtime: Runtime, names: list[str] | None = None) -> list[SuiteRe
             from copilot.core.errors import BadRequest
 
             raise BadRequest(f"unknown suite {name!r}; known suites: {', '.join(SUITES)}")
-        module_name, _, func = SUITES[name].partition(":")
         t0 = time.perf_counter()
-        raw = getattr(importlib.import_module(module_name), func)(runtime)
+        raw = SUITES[name](runtime)
         metrics = {k: float(v) for k, v in raw["metrics"].items()}
         gates = raw.get("gates", {})
         reports.append(

@@ -7,23 +7,38 @@ never meets half a demo. ``reset`` drops every CRM table first.
 from __future__ import annotations
 
 import datetime as dt
-import importlib
-import importlib.util
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Protocol
 
 from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session, sessionmaker
 
+from copilot.core.settings import Settings
 from copilot.crm import models as m
 from copilot.crm.db import check_connection, has_schema, transaction
 from copilot.demo.generator import DEMO_SEED, DEMO_TODAY, build_demo, load
 from copilot.demo.scale import ScaleInfo, build_scale, scale_present
-from copilot.service.runtime import Runtime
 from copilot.store.schema import drop_all, upgrade
+from knowledge_base.indexer import ingest_demo
+from retrievers.hybrid import KnowledgeIndex
 
-# Where the demo knowledge base is ingested from; written by the knowledge_base owner.
-KB_HOOK = ("knowledge_base.indexer", "ingest_demo")
+
+class Deployment(Protocol):
+    """Where the demo goes: copilot.service.runtime.Runtime provides these (the demo does not import the
+    composition root; the CLI and the tests hand it the runtime they built)."""
+
+    @property
+    def settings(self) -> Settings: ...
+
+    @property
+    def engine(self) -> Engine: ...
+
+    @property
+    def sessions(self) -> sessionmaker[Session]: ...
+
+    @property
+    def kb(self) -> KnowledgeIndex: ...
 
 
 @dataclass
@@ -41,7 +56,7 @@ def demo_present(engine: Engine) -> bool:
         return conn.scalar(select(m.User.id).where(m.User.username == "admin")) is not None
 
 
-def init_demo(runtime: Runtime, *, reset: bool = False, scale: int | None = None, seed: int = DEMO_SEED,
+def init_demo(runtime: Deployment, *, reset: bool = False, scale: int | None = None, seed: int = DEMO_SEED,
               today: dt.date = DEMO_TODAY, progress: Callable[[str, int], None] | None = None,
               ingest_kb: bool = True) -> InitResult:
     engine = runtime.engine
@@ -67,23 +82,9 @@ def init_demo(runtime: Runtime, *, reset: bool = False, scale: int | None = None
     return result
 
 
-def _ingest_kb(runtime: Runtime) -> str:
-    """Ingest the demo KB when the knowledge_base package provides the hook; it owns idempotence."""
-    module_name, func_name = KB_HOOK
-    try:
-        found = importlib.util.find_spec(module_name) is not None
-    except ModuleNotFoundError:
-        found = False
-    if not found:
-        return "skipped (knowledge_base.indexer not installed)"
-    func: Any = getattr(importlib.import_module(module_name), func_name, None)
-    if func is None:
-        return f"skipped ({module_name}.{func_name} not found)"
-    outcome = func(runtime)
-    to_dict = getattr(outcome, "to_dict", None)
-    if to_dict is None:
-        return str(outcome) if outcome is not None else "ingested"
-    report = to_dict()
+def _ingest_kb(runtime: Deployment) -> str:
+    """Ingest the demo KB (knowledge_base.indexer owns idempotence: unchanged documents are skipped)."""
+    report = ingest_demo(runtime.kb, runtime.settings).to_dict()
     counts = ", ".join(f"{len(report[k])} {k}" for k in ("added", "updated", "unchanged", "removed"))
     errors = "; ".join(f"{e['path']}: {e['message']}" for e in report["errors"])
     return f"{counts}, {report['chunks_written']} chunks written" + (f"; errors: {errors}" if errors else "")
