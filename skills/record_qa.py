@@ -18,14 +18,16 @@ from typing import Any
 
 import yaml
 
+from copilot.crm.models import Device
 from retrievers.crm_records import LABELS, TITLE_FIELD, RecordBundle, RecordRetriever, display_value, format_value
 from retrievers.facts import Fact
-from skills.base import SkillContext, SkillRequest, SkillResult
+from skills.base import PageContext, SkillContext, SkillRequest, SkillResult
 from skills.compose import compose, result_from
+from skills.named_record import find_named
 
 TOPICS_FILE = Path(__file__).with_name("record_qa_topics.yaml")
 TEMPLATE = "record_qa"
-TEMPLATE_VERSION = "2"
+TEMPLATE_VERSION = "3"
 MAX_LINES_PER_TOPIC = 8
 MAX_LINES_IN_BRIEF = 4
 
@@ -50,7 +52,8 @@ def detect_topics(question: str) -> list[str]:
     pairs += [(str(kw).lower(), "__brief__") for kw in cfg["brief"]["keywords"]]
     found: list[str] = []
     for kw, name in sorted(pairs, key=lambda p: -len(p[0])):
-        pattern = re.escape(kw) if not kw.isascii() else rf"(?<![a-z]){re.escape(kw)}(?![a-z])"
+        # ASCII keywords match whole words, plurals included ("receivables", "tickets").
+        pattern = re.escape(kw) if not kw.isascii() else rf"(?<![a-z]){re.escape(kw)}(?:s|es)?(?![a-z])"
         if re.search(pattern, text):
             text = re.sub(pattern, " ", text)
             if name not in found:
@@ -124,6 +127,76 @@ def _derived(name: str, bundle: RecordBundle, retriever: RecordRetriever, locale
     return lines
 
 
+def _unpaid(fact: Fact) -> bool:
+    """A receivable with money still owed. Needs both amounts visible; a hidden amount with no paid
+    date still counts as unpaid (the asker sees the instalment, not how much)."""
+    if fact.meta.get("object_type") != "receivable":
+        return False
+    f = fact.meta.get("fields") or {}
+    if "amount" in f and "paid_amount" in f:
+        return Decimal(f["amount"] or 0) > Decimal(f["paid_amount"] or 0)
+    return "paid_date" in f and f.get("paid_date") is None
+
+
+def _outstanding_total(facts: list[Fact], on: dt.date, locale: str) -> str | None:
+    """"合计未收 X（N 期），其中已逾期 Y（M 期）", from visible amounts only; None when any is hidden."""
+    if not facts:
+        return None
+    owed, late, n_late = Decimal(0), Decimal(0), 0
+    for fact in facts:
+        f = fact.meta.get("fields") or {}
+        if "amount" not in f or "paid_amount" not in f:
+            return None
+        left = Decimal(f["amount"] or 0) - Decimal(f["paid_amount"] or 0)
+        owed += left
+        due = f.get("due_date")
+        if isinstance(due, dt.date) and due < on:
+            late, n_late = late + left, n_late + 1
+    n = len(facts)
+    if locale == "zh":
+        text = f"合计未收: {format_value(owed)}（{n} 期）"
+        return text + (f"，其中已逾期 {format_value(late)}（{n_late} 期）" if n_late else "，均未到期")
+    text = f"Total outstanding: {format_value(owed)} ({n} instalment{'s' if n > 1 else ''})"
+    return text + (f", of which {format_value(late)} overdue ({n_late})" if n_late else ", none overdue yet")
+
+
+def _competitor_lines(bundle: RecordBundle, locale: str) -> list[Line]:
+    """Competitors named in the deal's activities (the deal's competitor field is its own line)."""
+    from skills.signals import default_config
+
+    names = dict(default_config().competitors)
+    field = (bundle.main.meta.get("fields") or {}).get("competitor")
+    if field and not any(str(field) in aliases for aliases in names.values()):
+        names[str(field)] = [str(field)]
+    lines: list[Line] = []
+    seen: set[str] = set()
+    for fact in bundle.facts:
+        if fact.meta.get("object_type") != "activity":
+            continue
+        f = fact.meta.get("fields") or {}
+        text = f"{f.get('subject') or ''} {f.get('body') or ''}"
+        hits = [c for c, aliases in names.items() if c not in seen and any(_word_in(a, text) for a in aliases)]
+        if not hits:
+            continue
+        seen.update(hits)
+        when = f.get("occurred_at")
+        day = when.date().isoformat() if isinstance(when, dt.datetime) else str(when or "")
+        who = "、".join(hits) if locale == "zh" else ", ".join(hits)
+        subject = f.get("subject") or ""
+        if locale == "zh":
+            label = f"跟进记录提到 {who}：{day}「{subject}」"
+        else:
+            label = f'{who} named in a follow-up: {day} "{subject}"'
+        lines.append(Line(label, fact))
+    return lines
+
+
+def _word_in(alias: str, text: str) -> bool:
+    if not alias.isascii():
+        return alias in text
+    return re.search(rf"(?<![A-Za-z]){re.escape(alias)}(?![A-Za-z])", text, re.IGNORECASE) is not None
+
+
 # Fields that name a record rather than say something about it: repeating them is not repetition.
 IDENTIFYING_FIELDS = frozenset({"name", "number", "subject", "serial", "milestone"})
 
@@ -150,6 +223,13 @@ def collect(
         # On a page of a type the topic covers, the topic is about that record, not its neighbours
         # ("what stage is this deal in" on an opportunity must not list the account's tickets).
         candidates = [bundle.main] if bundle.object_type in spec["fields"] else bundle.facts
+        if "competitor_mentions" in spec.get("derived", []) and bundle.object_type == "opportunity":
+            lines.extend(_competitor_lines(bundle, locale))
+        if spec.get("only_unpaid"):
+            candidates = [f for f in bundle.facts if _unpaid(f)]
+            total = _outstanding_total(candidates, on, locale)
+            if total is not None:
+                lines.append(Line(total, candidates[0], derived=True))
         for fact in candidates:
             keys = spec["fields"].get(fact.meta.get("object_type"))
             if not keys:
@@ -167,7 +247,8 @@ def collect(
             lines.append(Line(text, fact))
             shown_now.update((fact.id, key) for key in keys if key not in IDENTIFYING_FIELDS)
         # Money owed matters more than money received: overdue and open instalments first.
-        lines.sort(key=lambda ln: 0 if ("逾期" in ln.text or "overdue" in ln.text) else 1)
+        # (A topic's own summary line, such as the outstanding total, stays on top.)
+        lines.sort(key=lambda ln: -1 if ln.derived else (0 if ("逾期" in ln.text or "overdue" in ln.text) else 1))
         if not lines:
             unknown.append(spec["heading"][locale])
             continue
@@ -189,18 +270,36 @@ def collect(
 def run(request: SkillRequest, ctx: SkillContext) -> SkillResult:
     question = str(request.input.get("question") or request.message).strip()
     topics = detect_topics(question)
-    if request.context is None:
-        composed = compose(
-            ctx,
-            TEMPLATE,
-            {"question": question, "sections": [], "unknown": [], "no_record": True},
-            [],
-            version=TEMPLATE_VERSION,
-        )
-        return result_from(ctx, "record_qa", composed, [], data={"topics": topics})
+    page = request.context
+    found_by_name = ""
+    if page is None:
+        # No page open: a question naming a customer (or its deal) is about that record.
+        with ctx.timed("retrieval"):
+            lookup = find_named(ctx.records, question, topics, _config().get("name_match", {}))
+        if lookup.found is None:
+            composed = compose(
+                ctx,
+                TEMPLATE,
+                {
+                    "question": question,
+                    "sections": [],
+                    "unknown": [],
+                    "no_record": True,
+                    "ambiguous": list(lookup.ambiguous),
+                },
+                [],
+                version=TEMPLATE_VERSION,
+            )
+            return result_from(
+                ctx, "record_qa", composed, [], data={"topics": topics, "ambiguous": list(lookup.ambiguous)}
+            )
+        page = PageContext(object_type=lookup.found.object_type, object_id=lookup.found.object_id)
+        found_by_name = lookup.found.name
     retriever = RecordRetriever(ctx.records, ctx.locale)
     with ctx.timed("retrieval"):
-        bundle = retriever.bundle(request.context.object_type, request.context.object_id)
+        bundle = retriever.bundle(page.object_type, page.object_id)
+        if bundle.object_type == "opportunity" and "devices" in topics:
+            _add_account_devices(bundle, retriever, ctx)
     sections, unknown, used = collect(bundle, retriever, topics, ctx) if topics else ([], [], [])
     variables = {
         "question": question,
@@ -208,6 +307,7 @@ def run(request: SkillRequest, ctx: SkillContext) -> SkillResult:
         "sections": sections,
         "unknown": unknown if sections else [],
         "no_record": False,
+        "found_by_name": found_by_name,
         # v1 of the template reads a flat fact list; passing it keeps record_qa@1 renderable (preview).
         "facts": [{"id": f.id, "label": f.title, "text": f.text} for f in {f.id: f for f in used}.values()],
     }
@@ -217,5 +317,19 @@ def run(request: SkillRequest, ctx: SkillContext) -> SkillResult:
         "record_qa",
         composed,
         used,
-        data={"topics": topics, "unanswered": unknown if topics else ["*"], "record": bundle.main.id},
+        data={
+            "topics": topics,
+            "unanswered": unknown if topics else ["*"],
+            "record": bundle.main.id,
+            "found_by_name": bool(found_by_name),
+        },
     )
+
+
+def _add_account_devices(bundle: RecordBundle, retriever: RecordRetriever, ctx: SkillContext) -> None:
+    """A deal's page answers "devices" with the customer's installed base (the deal's record set has none)."""
+    account_id = getattr(bundle.record, "account_id", None)
+    if account_id is None:
+        return
+    devices = ctx.records.list("device", Device.account_id == account_id, order_by=Device.id, limit=MAX_LINES_PER_TOPIC)
+    bundle.related.extend(retriever.facts_for("device", devices))

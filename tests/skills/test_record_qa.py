@@ -109,3 +109,53 @@ def test_fake_model_answer_keeps_the_same_citations(skills_runtime: Runtime, fak
     assert [c.id for c in result.citations] == [c.id for c in offline.citations]
     sent = fake_openai.all_request_text()
     assert deal.stage in sent and "<data" in sent  # the facts went to the model, fenced
+
+
+# --- the question asked (issue 9): unpaid only, competitor and devices present, a named record ------------
+
+
+def _unpaid(runtime: Runtime, account_id: int) -> list[tuple[int, Any]]:
+    """(receivable id, amount still owed) of the account's instalments not fully paid, by SQL."""
+    from copilot.crm.models import Receivable
+
+    with runtime.sessions() as s:
+        rows = s.execute(
+            select(Receivable.id, Receivable.amount - Receivable.paid_amount)
+            .join(Contract, Contract.id == Receivable.contract_id)
+            .where(Contract.account_id == account_id, Receivable.paid_amount < Receivable.amount)
+        ).all()
+    return [(int(i), owed) for i, owed in rows]
+
+
+def test_what_is_still_unpaid_lists_the_unpaid_instalments_and_the_total(skills_runtime: Runtime) -> None:
+    """"receivables 还有多少没收" on 南京金陵's deal: the unpaid instalments and what they owe, not the paid ones."""
+    assert detect_topics("receivables 还有多少没收") == ["outstanding"]
+    result = ask(skills_runtime, "rep_east_1", "record_qa", "receivables 还有多少没收", "opportunity:18")
+    unpaid = _unpaid(skills_runtime, 7)
+    assert unpaid
+    cited = {c.id for c in result.citations}
+    assert {f"crm:receivable:{i}" for i, _ in unpaid} <= cited
+    assert all(c.startswith("crm:receivable:") for c in cited)  # no paid instalment, no contract line
+    assert format_value(sum(owed for _, owed in unpaid)) in result.answer
+    assert "已回款" not in result.answer
+
+
+def test_brief_names_the_competitor_and_devices_the_records_hold(skills_runtime: Runtime) -> None:
+    """上海浦江's CR-7 2台 deal: no competitor field, but its activities name ABB; the customer has a CR-7."""
+    result = ask(skills_runtime, "sales_mgr_east", "record_qa", "帮我做个拜访前简报", "opportunity:23")
+    assert "ABB" in result.answer and "CR7-2025-0032" in result.answer
+    assert "没有这方面的信息：竞争对手" not in result.answer and "设备。" not in result.answer
+    assert "crm:device:14" in {c.id for c in result.citations}
+
+
+def test_no_page_open_a_named_customer_or_deal_is_found(skills_runtime: Runtime) -> None:
+    deal = ask(skills_runtime, "sales_mgr_east", "record_qa", "浦江焊接那个CR-7 2台的单子到哪个阶段了")
+    assert deal.data["record"] == "crm:opportunity:23" and "方案报价" in deal.answer
+    account = ask(skills_runtime, "rep_east_1", "record_qa", "华东重工还有多少钱没收")
+    assert account.data["record"] == "crm:account:1" and account.data["found_by_name"]
+    # A customer the asker may not read is not found by name either (rep_east_2 cannot see 华东重工).
+    hidden = ask(skills_runtime, "rep_east_2", "record_qa", "华东重工还有多少钱没收")
+    assert "record" not in hidden.data and hidden.citations == []
+    # Nothing named: asked back, not guessed.
+    vague = ask(skills_runtime, "rep_east_1", "record_qa", "医院的回款怎么样")
+    assert "record" not in vague.data and vague.citations == []
