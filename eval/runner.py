@@ -18,13 +18,14 @@ from typing import TYPE_CHECKING, Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from eval import retrieval, router_eval, skills_eval
+from eval import conversation_eval, retrieval, router_eval, skills_eval
 
 if TYPE_CHECKING:
     from copilot.service.runtime import Runtime
 
 # Suite name → its entry. Each module owns its dataset under eval/datasets/.
 SUITES: dict[str, Callable[[Runtime], dict[str, Any]]] = {
+    "conversation": conversation_eval.run_suite,
     "retrieval": retrieval.run_suite,
     "router": router_eval.run_suite,
     "skills": skills_eval.run_suite,

@@ -267,7 +267,8 @@ def is_refinement(message: str) -> bool:
     from skills.instructions import read_instructions
 
     text = message.strip()
-    if not text or len(text) > vocab()["refinement"]["max_chars"]:
+    limit = vocab()["refinement"]["max_chars"] * (3 if text.isascii() else 1)
+    if not text or len(text) > limit:
         return False
     if read_instructions(text, detect_locale(text)).refines_only:
         return True
@@ -286,13 +287,25 @@ def pick(message: str, options: Sequence[dict[str, Any]]) -> int | None:
             return len(options) - 1
         return n - 1 if 1 <= n <= len(options) else None
     low = text.lower()
+    for filler in vocab()["choice"]["name_fillers"]:
+        low = low.replace(filler, " ").strip()
     hits = []
     for i, option in enumerate(options):
         names = [str(option.get(k) or "").lower() for k in ("label", "value", "skill")]
         names = [n for n in names if len(n) >= 2]
         if any(n == low or n in low or (len(low) >= 2 and low in n) for n in names):
             hits.append(i)
-    return hits[0] if len(hits) == 1 else None
+    if len(hits) == 1:
+        return hits[0]
+    limit = vocab()["choice"]["short_chars"] * (2 if text.isascii() else 1)  # Latin words are longer
+    if len(text) <= limit:
+        for pattern in vocab()["choice"]["ordinal_anywhere"]:
+            m = re.search(pattern, text.lower())
+            if m:
+                raw = m.group(1)
+                k = int(raw) if raw.isdigit() else _zh_number(raw)
+                return k - 1 if k is not None and 1 <= k <= len(options) else None
+    return None
 
 
 def _number(text: str) -> int | None:
