@@ -7,7 +7,15 @@ opportunities (default 1,000,000) on SQLite and PostgreSQL, then times
                        .order_by(Opportunity.updated_at.desc()).limit(50)
 
 for a rep, a branch manager, a region head, a rep who gains a region through a sharing rule and an
-admin, next to the same query with no permission predicate. Prints a table and writes JSON
+admin, next to the same query with no permission predicate. Two ways per persona:
+
+* ``policy``: what the product runs, ``Records(session, principal).list("opportunity",
+  order_by=updated_at.desc(), limit=50)`` (a manager's page is planned by ``permissions.page_select``);
+* ``predicate``: the bare ``WHERE read_filter(...)`` query, for comparison.
+
+The unfiltered query is timed in the same loop, sample by sample (unfiltered, policy, predicate, …),
+so that a machine shared with other work slows all three alike; ``x_unfiltered`` is the ratio of the
+p50s and ``x_paired`` the median of the per-round ratios. Prints a table and writes JSON
 (bench/results/permissions.json), with the query plans, so a slow case can be explained.
 
     python bench/permissions.py                       # 1M opportunities, sqlite + postgresql
@@ -20,23 +28,23 @@ import argparse
 import json
 import os
 import platform
+import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sqlalchemy import Engine, create_engine, func, or_, select, text, union_all
+from sqlalchemy import Engine, create_engine, event, func, select, text
 from sqlalchemy.orm import Session
-from sqlalchemy.sql import operators
-from sqlalchemy.sql.elements import BooleanClauseList
-from sqlalchemy.sql.selectable import Exists
 
 from copilot.crm.db import make_engine
-from copilot.crm.models import Opportunity, RecordTeamMember, User
-from copilot.crm.permissions import read_filter
+from copilot.crm.models import Opportunity, User
+from copilot.crm.permissions import page_select, read_filter
 from copilot.crm.principal import load_principal
+from copilot.crm.repository import Records
 from copilot.demo.generator import build_demo, load
 from copilot.demo.scale import build_scale, scale_present
 from copilot.store.schema import drop_all, upgrade
@@ -68,6 +76,8 @@ def build(engine: Engine, n: int, users: int) -> dict[str, Any]:
         except Exception:
             ready = False
     if ready:
+        upgrade(engine)  # a database built by an older checkout gets this one's indexes
+        analyze(engine)
         return {"reused": True}
     t0 = time.perf_counter()
     drop_all(engine)
@@ -76,10 +86,19 @@ def build(engine: Engine, n: int, users: int) -> dict[str, Any]:
         load(session, build_demo())
         build_scale(session.connection(), n, users=users,
                     progress=lambda table, k: print(f"    {table}: {k:,}", flush=True))
+    analyze(engine)
+    return {"reused": False, "build_s": round(time.perf_counter() - t0, 1)}
+
+
+def analyze(engine: Engine) -> None:
+    """Planner statistics; on PostgreSQL also VACUUM, whose visibility map index-only scans need."""
+    if engine.dialect.name == "postgresql":
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.exec_driver_sql("VACUUM ANALYZE")
+        return
     with engine.connect() as conn:
         conn.execute(text("ANALYZE"))
         conn.commit()
-    return {"reused": False, "build_s": round(time.perf_counter() - t0, 1)}
 
 
 def pick_principals(engine: Engine) -> dict[str, str]:
@@ -100,64 +119,11 @@ def pick_principals(engine: Engine) -> dict[str, str]:
             "rep + sharing rule": str(shared), "admin": "admin"}
 
 
-def timed(session: Session, stmt: Any, repeat: int, budget_s: float = 8.0) -> tuple[list[float], list[int]]:
-    """Latencies in ms (one warm-up run first; a slow case stops after ``budget_s``, with ≥ 3 samples)."""
-    rows = session.execute(stmt).scalars().all()
-    samples: list[float] = []
-    start = time.perf_counter()
-    for _ in range(repeat):
-        session.expunge_all()
-        t0 = time.perf_counter()
-        rows = session.execute(stmt).scalars().all()
-        samples.append((time.perf_counter() - t0) * 1000)
-        if len(samples) >= 3 and time.perf_counter() - start > budget_s:
-            break
-    return samples, [r.id for r in rows]
-
-
-# --- proposed predicate shapes (same rows, different SQL), measured next to the policy's own ----------
-
-def _branches(principal: Any, object_type: str) -> list[tuple[Any, Any]]:
-    """read_filter's OR branches as (predicate, SELECT of the ids it admits); the correlated
-    related-team EXISTS becomes an uncorrelated ``id IN (SELECT record_id …)``."""
-    pred = read_filter(principal, object_type)
-    clauses = list(pred.clauses) if isinstance(pred, BooleanClauseList) and pred.operator is operators.or_ \
-        else [pred]
-    team_ids = select(RecordTeamMember.record_id).where(
-        RecordTeamMember.object_type == object_type, RecordTeamMember.user_id.in_(sorted(principal.chain_ids)))
-    out: list[tuple[Any, Any]] = []
-    for c in clauses:
-        if isinstance(getattr(c, "element", c), Exists):
-            out.append((Opportunity.id.in_(team_ids), team_ids))
-        else:
-            out.append((c, select(Opportunity.id).where(c)))
-    return out
-
-
-def in_subquery_form(principal: Any) -> Any:
-    """A: the related-team branch as ``id IN (SELECT record_id …)``, evaluated once, not per row."""
-    if principal.is_admin:
-        return read_filter(principal, "opportunity")
-    return or_(*(c for c, _ in _branches(principal, "opportunity")))
-
-
-def union_form(principal: Any) -> Any:
-    """B: ``id IN (SELECT id … UNION ALL …)``, one indexable SELECT per branch: the database starts
-    from the few visible rows instead of walking every row in updated_at order."""
-    if principal.is_admin:
-        return read_filter(principal, "opportunity")
-    return Opportunity.id.in_(union_all(*(ids for _, ids in _branches(principal, "opportunity"))))
-
-
-def auto_form(principal: Any) -> Any:
-    """C: B for narrow principals (no headed department, no department-wide grant, small chain), else A."""
-    narrow = (not principal.headed_department_ids and len(principal.chain_ids) <= 50
-              and not any(g.object_type == "opportunity" and g.source_department_ids for g in principal.grants))
-    return union_form(principal) if narrow else in_subquery_form(principal)
-
-
-VARIANTS = {"policy": lambda p: read_filter(p, "opportunity"), "A_in_subquery": in_subquery_form,
-            "B_union": union_form, "C_auto": auto_form}
+def run_once(session: Session, make: Callable[[], Any]) -> tuple[float, list[int]]:
+    session.expunge_all()
+    t0 = time.perf_counter()
+    rows = make()
+    return (time.perf_counter() - t0) * 1000, [r.id for r in rows]
 
 
 def pct(samples: list[float], p: float) -> float:
@@ -165,15 +131,28 @@ def pct(samples: list[float], p: float) -> float:
     return round(ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))], 3)
 
 
-def plan(session: Session, stmt: Any) -> str:
-    dialect = session.get_bind().dialect
-    sql = str(stmt.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
-    if dialect.name == "postgresql":
-        return "\n".join(r[0] for r in session.execute(text("EXPLAIN (ANALYZE, COSTS OFF) " + sql)))
-    return "\n".join(str(r[-1]) for r in session.execute(text("EXPLAIN QUERY PLAN " + sql)))
+def plan(session: Session, make: Callable[[], Any]) -> str:
+    """EXPLAIN of the last statement ``make`` sends, with the parameters the driver got."""
+    sent: list[tuple[str, Any]] = []
+
+    def capture(_conn: Any, _cursor: Any, statement: str, parameters: Any, _context: Any, _many: bool) -> None:
+        sent.append((statement, parameters))
+
+    bind = session.get_bind()
+    event.listen(bind, "before_cursor_execute", capture)
+    try:
+        make()
+    finally:
+        event.remove(bind, "before_cursor_execute", capture)
+    statement, parameters = sent[-1]
+    conn = session.connection()
+    if bind.dialect.name == "postgresql":
+        return "\n".join(r[0] for r in conn.exec_driver_sql("EXPLAIN (ANALYZE, COSTS OFF) " + statement, parameters))
+    return "\n".join(str(r[-1]) for r in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters))
 
 
-def run_backend(backend: str, url: str, n: int, users: int, repeat: int, build_only: bool = False) -> dict[str, Any]:
+def run_backend(backend: str, url: str, n: int, users: int, repeat: int, build_only: bool = False,
+                budget_s: float = 20.0) -> dict[str, Any]:
     if backend == "postgresql":
         ensure_pg_database(url)
     engine = make_engine(url)
@@ -186,29 +165,52 @@ def run_backend(backend: str, url: str, n: int, users: int, repeat: int, build_o
     with Session(engine) as session:
         out["opportunities"] = session.scalar(select(func.count()).select_from(Opportunity))
         out["users"] = session.scalar(select(func.count()).select_from(User))
-        base = select(Opportunity).order_by(Opportunity.updated_at.desc()).limit(50)
-        unfiltered, _ = timed(session, base, repeat)
-        print(f"[{backend}] unfiltered p50 {pct(unfiltered, 50):.2f} ms p95 {pct(unfiltered, 95):.2f} ms", flush=True)
-        out["unfiltered"] = {"p50_ms": pct(unfiltered, 50), "p95_ms": pct(unfiltered, 95)}
+        newest = Opportunity.updated_at.desc()
         for label, username in pick_principals(engine).items():
             principal = load_principal(session, username)
-            # Counted with shape A (the same rows; the policy's correlated form can take hours here).
+            records = Records(session, principal)
+            # Every statement is built inside the timed call, as a request builds it.
+            ways: dict[str, Callable[[], Any]] = {
+                "unfiltered": lambda: session.scalars(select(Opportunity).order_by(newest).limit(50)).all(),
+                "policy": lambda: records.list("opportunity", order_by=newest, limit=50),  # noqa: B023
+                "predicate": lambda: session.scalars(
+                    select(Opportunity).where(read_filter(principal, "opportunity"))  # noqa: B023 (this round only)
+                    .order_by(newest, Opportunity.id.desc()).limit(50)).all(),
+            }
+            samples: dict[str, list[float]] = {k: [] for k in ways}
+            ids: dict[str, list[int]] = {}
+            for name, make in ways.items():  # warm-up, and the rows each way returns
+                ids[name] = run_once(session, make)[1]
+            start = time.perf_counter()
+            for i in range(repeat):
+                for name, make in ways.items():
+                    samples[name].append(run_once(session, make)[0])
+                if i >= 2 and time.perf_counter() - start > budget_s:
+                    break  # a slow case stops early, with >= 3 rounds
             visible = session.scalar(select(func.count()).select_from(Opportunity)
-                                     .where(in_subquery_form(principal)))
-            case: dict[str, Any] = {"username": username, "visible_rows": visible}
-            reference: list[int] | None = None
-            for name, make in VARIANTS.items():
-                stmt = select(Opportunity).where(make(principal)).order_by(Opportunity.updated_at.desc()).limit(50)
-                samples, ids = timed(session, stmt, repeat)
-                reference = ids if reference is None else reference
+                                     .where(read_filter(principal, "opportunity")))
+            page = page_select(session, principal, "opportunity", [], newest, 50)
+            base_p50 = pct(samples["unfiltered"], 50)
+            case: dict[str, Any] = {
+                "username": username, "visible_rows": visible, "rounds": len(samples["unfiltered"]),
+                "plan_kind": page.plan if page is not None else "predicate",
+                "same_rows": ids["policy"] == ids["predicate"],
+                "unfiltered": {"p50_ms": base_p50, "p95_ms": pct(samples["unfiltered"], 95)},
+            }
+            for name in ("policy", "predicate"):
+                paired = [x / max(u, 1e-6) for x, u in zip(samples[name], samples["unfiltered"], strict=True)]
                 case[name] = {
-                    "p50_ms": pct(samples, 50), "p95_ms": pct(samples, 95), "samples": len(samples),
-                    "x_unfiltered_p50": round(pct(samples, 50) / max(out["unfiltered"]["p50_ms"], 1e-6), 1),
-                    "same_rows_as_policy": ids == reference, "plan": plan(session, stmt),
+                    "p50_ms": pct(samples[name], 50), "p95_ms": pct(samples[name], 95),
+                    "x_unfiltered": round(pct(samples[name], 50) / max(base_p50, 1e-6), 2),
+                    "x_paired": round(statistics.median(paired), 2),
                 }
-                print(f"[{backend}] {label:<22} {name:<14} visible {visible:>9,}  p50 {case[name]['p50_ms']:>9.2f} ms"
-                      f"  p95 {case[name]['p95_ms']:>9.2f} ms  same={ids == reference}", flush=True)
+            case["policy"]["plan"] = plan(session, ways["policy"])
             out["cases"][label] = case
+            print(f"[{backend}] {label:<22} visible {visible:>9,}  unfiltered p50 {base_p50:6.2f}  "
+                  f"policy p50 {case['policy']['p50_ms']:6.2f} p95 {case['policy']['p95_ms']:6.2f} "
+                  f"x{case['policy']['x_unfiltered']:<5} (paired x{case['policy']['x_paired']:<5})  "
+                  f"predicate p50 {case['predicate']['p50_ms']:6.2f} x{case['predicate']['x_unfiltered']:<5} "
+                  f"{case['plan_kind']} same_rows={case['same_rows']}", flush=True)
     engine.dispose()
     return out
 
@@ -220,7 +222,7 @@ def main() -> None:
     ap.add_argument("--backends", default="sqlite,postgresql")
     ap.add_argument("--sqlite-url")
     ap.add_argument("--pg-url")
-    ap.add_argument("--repeat", type=int, default=30)
+    ap.add_argument("--repeat", type=int, default=60)
     ap.add_argument("--build-only", action="store_true", help="build (or find) the databases and stop")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "permissions.json"))
     args = ap.parse_args()

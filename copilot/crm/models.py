@@ -265,7 +265,9 @@ class Opportunity(Owned, Base):
     stage_entered_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     dispatch_status: Mapped[str | None] = mapped_column(String(30))  # 待发货 | 已发货 | 发货失败
     __table_args__ = (
-        Index("ix_opp_updated", "updated_at"),
+        # Newest first, with what the permission predicate reads: a manager's "newest deals I may see"
+        # is answered from this index alone, without reading a row it then rejects (permissions.page_select).
+        Index("ix_opp_recent", "updated_at", "id", "owner_id", "department_id"),
         Index("ix_opp_owner_updated", "owner_id", "updated_at"),
         Index("ix_opp_dept_updated", "department_id", "updated_at"),
     )

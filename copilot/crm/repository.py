@@ -19,7 +19,16 @@ from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.orm import Session
 
 from copilot.crm.models import User
-from copilot.crm.permissions import READ, WRITE, can, get_visible, model_for, read_filter, visible_dict
+from copilot.crm.permissions import (
+    READ,
+    WRITE,
+    can,
+    get_visible,
+    model_for,
+    page_select,
+    read_filter,
+    visible_dict,
+)
 from copilot.crm.principal import Principal
 
 MAX_ROWS = 1000
@@ -73,6 +82,13 @@ class Records:
     ) -> builtins.list[Any]:
         """Records of ``object_type`` matching ``where``, among those the principal may read."""
         model = model_for(object_type)
+        if order_by is not None and limit is not None:
+            # A manager's "newest n" has its own plan, same rows (permissions.page_select).
+            page = page_select(
+                self.__session, self.__principal, object_type, where, order_by, _bounded(limit), max(0, offset)
+            )
+            if page is not None:
+                return self._detached(self.__session.scalars(page.statement, page.params))
         stmt = self._select(object_type, [model], where)
         stmt = _order(stmt, order_by).offset(max(0, offset)).limit(_bounded(limit))
         return self._detached(self.__session.scalars(stmt))
