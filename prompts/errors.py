@@ -52,3 +52,10 @@ class TemplateRenderError(TemplateError):
 
     status_code = 422
     code = "template_render"
+
+
+class TemplateTooLarge(TemplateRenderError):
+    """The variables would render a prompt over the caller's size limit (a 309-byte request must not
+    become a 13 MB answer): stopped while rendering, not after."""
+
+    code = "render_too_large"

@@ -28,6 +28,7 @@ from prompts.errors import (
     TemplateLoadError,
     TemplateNotFound,
     TemplateRenderError,
+    TemplateTooLarge,
     TemplateVariableError,
 )
 from prompts.fencing import fence
@@ -108,6 +109,19 @@ def _unsafe_attributes(ast: nodes.Template) -> list[str]:
     return found
 
 
+def _render_part(compiled: Any, bound: Mapping[str, Any], budget: list[int] | None, where: str) -> str:
+    """Render one part; with a budget, piece by piece, stopping as soon as the budget is spent."""
+    if budget is None:
+        return str(compiled.render(bound))
+    pieces: list[str] = []
+    for piece in compiled.generate(bound):
+        budget[0] -= len(piece)
+        if budget[0] < 0:
+            raise TemplateTooLarge(f"{where}: the rendered prompt would be over the size limit; use smaller variables")
+        pieces.append(piece)
+    return "".join(pieces)
+
+
 class Template:
     """One (id, version, locale): validated at construction, rendered in the sandbox."""
 
@@ -178,12 +192,14 @@ class Template:
             raise TemplateVariableError(self.ref, missing=missing, wrong_type=wrong)
         return bound
 
-    def render(self, variables: Mapping[str, Any]) -> RenderedPrompt:
+    def render(self, variables: Mapping[str, Any], *, max_chars: int | None = None) -> RenderedPrompt:
+        """``max_chars``: refuse (TemplateTooLarge) once the parts together pass it, while rendering."""
         bound = self.bind(variables)
         out: dict[str, str] = {}
+        budget = [max_chars] if max_chars is not None else None
         for part, compiled in self._compiled.items():
             try:
-                out[part] = compiled.render(bound).strip()
+                out[part] = _render_part(compiled, bound, budget, f"{self.ref} '{part}'").strip()
             except SecurityError as exc:
                 raise TemplateRenderError(f"{self.ref} ({self.path}) '{part}': sandbox refused: {exc}") from None
             except UndefinedError as exc:

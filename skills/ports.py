@@ -92,7 +92,9 @@ class SkillSettings:
 
     # Mask people's names from the records before a prompt leaves for a model (phones/e-mails always are).
     mask_contact_names: bool = True
+    # How much of a long message a parser or a search looks at (copilot.core.bounds.query_text).
+    max_query_chars: int = 200
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SkillSettings:
-        return cls(mask_contact_names=settings.mask_contact_names)
+        return cls(mask_contact_names=settings.mask_contact_names, max_query_chars=settings.max_query_chars)

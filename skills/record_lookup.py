@@ -16,16 +16,17 @@ from typing import Any
 
 from sqlalchemy import ColumnElement
 
+from copilot.core.bounds import query_text
 from copilot.crm.models import Account, Activity, Contact, Lead, Opportunity, Product
 from copilot.crm.repository import Records
 from retrievers.facts import Fact
 from skills.base import SkillContext, SkillRequest, SkillResult
 from skills.compose import compose, result_from
-from skills.lookup_names import RecordNames
+from skills.lookup_names import RecordNames, not_understood_note, team_of_someone_else
 from skills.lookup_words import ago, day_bounds, vocab
 from skills.next_best_action import resolve_today
 from skills.record_filters import OBJECT_TYPES, RecordQuery, parse
-from skills.ticket_lookup import not_understood_note, resolve_now
+from skills.ticket_lookup import resolve_now
 
 SKILL = "record_lookup"
 TEMPLATE = "record_lookup"
@@ -105,6 +106,8 @@ def where_clauses(
     has = set(f)
     if f.get("owner") == "me":
         out.append(model.owner_id == records.principal.user_id)
+    elif f.get("owner") == "team":
+        out.append(model.owner_id.in_(sorted(records.principal.chain_ids)))
     if "owner_ids" in f:
         out.append(model.owner_id.in_(f["owner_ids"]))
     account_col = model.id if object_type == "account" else getattr(model, "account_id", None)
@@ -150,7 +153,8 @@ def where_clauses(
         if f.get("closing") or f.get("stalled") or f.get("close_date_passed"):
             out.append(Opportunity.stage.in_(open_stages))
         if f.get("stalled"):
-            out.append(Opportunity.updated_at < ago(now, int(v["stalled_days"])))
+            days = v["stalled_days"] if f["stalled"] is True else f["stalled"]
+            out.append(Opportunity.updated_at < ago(now, int(days)))
         if f.get("close_date_passed"):
             out.append(Opportunity.close_date < today)
         if f.get("competitor") is True:
@@ -202,11 +206,13 @@ def run(request: SkillRequest, ctx: SkillContext, *, today: dt.date | None = Non
     ctx.locale = locale
     today = resolve_today(ctx, today)
     now = resolve_now(ctx, today)
-    query = str(request.input.get("query") or request.message or "").strip()
+    # A filter is a sentence, not an essay: a long message is parsed by its bounded head and tail.
+    query = query_text(str(request.input.get("query") or request.message or ""), ctx.settings.max_query_chars)
     default = request.input.get("object_type") or None
     with ctx.timed("parse"):
         resolver = Resolver(records, *_page(records, request))
         rq = parse(query, today=today, resolver=resolver, default_object=default)
+    team_of_someone_else(rq.filters, rq.not_understood, records.principal.user_id, locale)
     clauses = None
     if rq.object_type is None:
         rq.notes.append("no_object")
@@ -357,8 +363,9 @@ def describe(rq: RecordQuery, locale: str) -> dict[str, str]:
     f, zh = rq.filters, locale == "zh"
     sep = "、" if zh else "/"
     out: dict[str, str] = {}
-    if f.get("owner") == "me":
-        out["负责人" if zh else "owner"] = "我" if zh else "me"
+    if f.get("owner") in ("me", "team"):
+        mine = {"me": ("我", "me"), "team": ("我的团队", "my team")}[f["owner"]]
+        out["负责人" if zh else "owner"] = mine[0] if zh else mine[1]
     if "owner_ids" in f:
         out["负责人" if zh else "owner"] = sep.join(n for _, n in rq.matched_users)
     if "account_ids" in f:

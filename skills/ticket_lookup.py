@@ -18,12 +18,13 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, and_, case, func, or_
 
+from copilot.core.bounds import query_text
 from copilot.crm.models import Account, Device, Opportunity, Product, Ticket
 from copilot.crm.repository import Records
 from retrievers.facts import Fact
 from skills.base import SkillContext, SkillRequest, SkillResult
 from skills.compose import compose, result_from
-from skills.lookup_names import RecordNames, propose_filters
+from skills.lookup_names import RecordNames, not_understood_note, propose_filters, team_of_someone_else
 from skills.lookup_words import ago, common, day_bounds
 from skills.next_best_action import resolve_today
 from skills.ticket_filters import OPEN, ParsedQuery, parse, proposal_schema, validate_proposal
@@ -171,6 +172,8 @@ def where_clauses(filters: dict[str, Any], records: Records, now: dt.datetime) -
             clauses.append(Ticket.account_id.in_(records.visible_ids("account", column.in_(filters[key]))))
     if filters.get("assignee") == "me":
         clauses.append(Ticket.assignee_id == principal.user_id)
+    elif filters.get("assignee") == "team":
+        clauses.append(Ticket.assignee_id.in_(sorted(principal.chain_ids)))
     elif filters.get("assignee") == "unassigned":
         clauses.append(Ticket.assignee_id.is_(None))
     if "created" in filters:
@@ -219,11 +222,13 @@ def run(
     ctx.locale = locale
     today = resolve_today(ctx, today)
     now = now or resolve_now(ctx, today)
-    query = str(request.input.get("query") or request.message or "").strip()
+    # A filter is a sentence, not an essay: a long message is parsed by its bounded head and tail.
+    query = query_text(str(request.input.get("query") or request.message or ""), ctx.settings.max_query_chars)
 
     with ctx.timed("parse"):
         resolver = DbResolver(records, *page_records(records, request))
         pq = parse(query, today=today, resolver=resolver)
+    team_of_someone_else(pq.filters, pq.not_understood, records.principal.user_id, locale, key="assignee")
     proposal = None
     if pq.not_understood:
         proposal = propose_filters(ctx, "ticket", query, pq.filters, pq.not_understood, proposal_schema(), today)
@@ -282,17 +287,6 @@ def run(
             "rows": [_jsonable(r) for r in rows],
             "total": total,
         },
-    )
-
-
-def not_understood_note(words: list[str], locale: str, noun: str) -> str:
-    if not words:
-        return ""
-    if locale == "zh":
-        return f"没有理解：{'、'.join(words)}。为避免列出不相关的{noun}，未执行查询；请换个说法或去掉这些词。"
-    return (
-        f"Not understood: {', '.join(words)}. No {noun} are listed rather than more than you asked for; "
-        "rephrase or drop those words."
     )
 
 
@@ -393,7 +387,11 @@ def describe_filters(pq: ParsedQuery, locale: str) -> dict[str, str]:
         if key in f:
             out[zh_label if zh else en_label] = sep.join(str(v) for v in f[key])
     if "assignee" in f:
-        me = {"me": "我" if zh else "me", "unassigned": "未分配" if zh else "unassigned"}
+        me = {
+            "me": "我" if zh else "me",
+            "team": "我的团队" if zh else "my team",
+            "unassigned": "未分配" if zh else "unassigned",
+        }
         out["处理人" if zh else "assignee"] = me[f["assignee"]]
     if "assignee_ids" in f:
         out["处理人" if zh else "assignee"] = sep.join(n for _, n in pq.matched_users) or sep.join(

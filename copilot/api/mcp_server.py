@@ -11,6 +11,8 @@ machinery runs) and again inside each tool call, where the principal is built fr
 from __future__ import annotations
 
 import json
+import logging
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
@@ -20,16 +22,22 @@ import mcp_types as types
 from fastapi import FastAPI
 from mcp.server.lowlevel import Server
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
+from mcp.shared.exceptions import MCPError
+from pydantic import ValidationError
 from starlette.responses import JSONResponse
 from starlette.types import Receive, Scope, Send
 
 from copilot import __version__
-from copilot.core.errors import CopilotError, Unauthorized
+from copilot.core.bounds import MAX_ID, check_integers
+from copilot.core.errors import CopilotError, Unauthorized, Unprocessable
 from copilot.crm.principal import Principal
 from skills.base import PageContext, SkillRequest, SkillResult, SkillSpec
 
 if TYPE_CHECKING:
+    from copilot.api.limits import TokenRateLimit
     from copilot.service.runtime import Runtime
+
+log = logging.getLogger(__name__)
 
 MCP_PATH = "/mcp"
 # Fields every tool takes besides its skill's own input (they become SkillRequest fields, not input).
@@ -46,7 +54,7 @@ def tool_input_schema(spec: SkillSpec) -> dict[str, Any]:
         **own,
         "message": {"type": "string", "maxLength": 4000, "description": "what the user asks, Chinese or English"},
         "object_type": object_type,
-        "object_id": {"type": "integer", "minimum": 1, "description": "the id of the page's record"},
+        "object_id": {"type": "integer", "minimum": 1, "maximum": MAX_ID, "description": "the id of the page's record"},
         "locale": {"type": "string", "enum": ["zh", "en"]},
         "conversation_id": {
             "type": "string",
@@ -98,8 +106,9 @@ def _bearer(headers: Any) -> str | None:
 class CopilotMCP:
     """The MCP server over one Runtime, plus the ASGI endpoint and lifespan FastAPI needs."""
 
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(self, runtime: Runtime, rate_limit: TokenRateLimit | None = None) -> None:
         self.runtime = runtime
+        self.rate_limit = rate_limit
         self.server: Server[Any] = Server(
             "crm-copilot",
             version=__version__,
@@ -135,8 +144,18 @@ class CopilotMCP:
         try:
             # The turn is synchronous database and model work: keep it off the event loop.
             result = await anyio.to_thread.run_sync(self._run_turn, token, params.name, dict(params.arguments or {}))
+        except _BadArguments as exc:
+            # The call itself is malformed (unknown tool, arguments outside the tool's schema): a JSON-RPC
+            # "invalid params" error, as the MCP specification asks, with a message that names the field.
+            raise MCPError(types.INVALID_PARAMS, exc.message) from None
         except CopilotError as exc:
+            # The call was well formed and the tool refused it (403/404/413…): a tool result marked as error.
             return error_result(exc.status_code, exc.code, exc.message)
+        except Exception:
+            # Our bug, not the caller's: logged with a reference, never the raw exception text on the wire.
+            ref = uuid.uuid4().hex[:12]
+            log.exception("MCP tool %s failed (ref %s)", params.name, ref)
+            raise MCPError(types.INTERNAL_ERROR, f"internal error in tool {params.name!r} (ref {ref})") from None
         return types.CallToolResult(
             content=[types.TextContent(type="text", text=result_text(result))],
             structured_content=result.model_dump(mode="json", exclude_none=True),
@@ -146,19 +165,10 @@ class CopilotMCP:
         from copilot.store.tokens import authenticate
 
         assistant = self.runtime.assistant
-        assistant.spec(name)  # unknown tool: the same `unknown_skill` error as the HTTP API
-        common = {k: arguments.pop(k) for k in COMMON_FIELDS if k in arguments}
-        context = None
-        if common.get("object_type") is not None or common.get("object_id") is not None:
-            context = PageContext(object_type=common.get("object_type", ""), object_id=common.get("object_id", 0))
-        request = SkillRequest(
-            message=str(common.get("message") or ""), input=arguments, context=context, locale=common.get("locale")
-        )
+        request, conversation_id = _tool_request(assistant, name, arguments)
         with self.runtime.sessions() as session:
             principal: Principal = authenticate(session, token)
-            result = assistant.turn(
-                session, principal, request, skill=name, conversation_id=common.get("conversation_id")
-            )
+            result = assistant.turn(session, principal, request, skill=name, conversation_id=conversation_id)
             session.commit()
         return result
 
@@ -197,10 +207,17 @@ class CopilotMCP:
             return _json_error(401, "unauthorized", "a bearer token is required (crm-copilot token USERNAME)")
         try:
             await anyio.to_thread.run_sync(self._authenticate, token)
+            if self.rate_limit is not None:
+                from copilot.store.tokens import hash_token
+
+                self.rate_limit.hit(hash_token(token))
         except Unauthorized as exc:
             return _json_error(401, exc.code, exc.message)
         except CopilotError as exc:
-            return _json_error(exc.status_code if exc.status_code < 500 else 503, exc.code, exc.message)
+            response = _json_error(exc.status_code if exc.status_code < 500 else 503, exc.code, exc.message)
+            if getattr(exc, "retry_after", None):
+                response.headers["Retry-After"] = str(exc.retry_after)  # type: ignore[attr-defined]
+            return response
         return None
 
     def _authenticate(self, token: str) -> Principal:
@@ -210,6 +227,40 @@ class CopilotMCP:
             return authenticate(session, token)
 
 
+class _BadArguments(Exception):
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def _tool_request(assistant: Any, name: str, arguments: dict[str, Any]) -> tuple[SkillRequest, str | None]:
+    """The SkillRequest (and conversation id) a tool call stands for; _BadArguments when the call does not
+    fit the tool."""
+    try:
+        assistant.spec(name)  # unknown tool: the same message as the HTTP API's `unknown_skill`
+    except CopilotError as exc:
+        raise _BadArguments(exc.message) from None
+    common = {k: arguments.pop(k) for k in COMMON_FIELDS if k in arguments}
+    try:
+        check_integers(arguments, "arguments")
+        context = None
+        if common.get("object_type") is not None or common.get("object_id") is not None:
+            context = PageContext(object_type=common.get("object_type", ""), object_id=common.get("object_id", 0))
+        for field in ("message", "conversation_id"):
+            if common.get(field) is not None and not isinstance(common[field], str):
+                raise _BadArguments(f"{field}: must be a string")
+        request = SkillRequest(
+            message=common.get("message") or "", input=arguments, context=context, locale=common.get("locale")
+        )
+        return request, common.get("conversation_id")
+    except Unprocessable as exc:
+        raise _BadArguments(exc.message) from None
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first.get("loc", ())) or "arguments"
+        raise _BadArguments(f"{where}: {first.get('msg')}") from None
+
+
 def _json_error(status: int, code: str, message: str) -> JSONResponse:
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
     return JSONResponse({"error": {"code": code, "message": message}}, status_code=status, headers=headers)
@@ -217,7 +268,7 @@ def _json_error(status: int, code: str, message: str) -> JSONResponse:
 
 def mount_mcp(app: FastAPI) -> CopilotMCP:
     """Serve MCP at /mcp and run its session manager inside the app's own lifespan."""
-    mcp = CopilotMCP(app.state.runtime)
+    mcp = CopilotMCP(app.state.runtime, getattr(app.state, "rate_limit", None))
     # A plain ASGI endpoint (Starlette passes scope/receive/send straight through): the SDK's transport
     # writes its own responses, and a Route at the exact path avoids Mount's /mcp → /mcp/ redirect.
     app.add_route(MCP_PATH, mcp, methods=["GET", "POST", "DELETE"], include_in_schema=False)  # type: ignore[arg-type]

@@ -26,6 +26,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from copilot.api.deps import PrincipalDep, RuntimeDep, SessionDep
 from copilot.api.live_turn import Delta, Finished, LiveTurn, error_body, text_events
+from copilot.api.schemas import SkillInput
 from copilot.core.errors import CopilotError, NotFound, Unprocessable
 from copilot.core.locale import detect_locale
 from copilot.service.conversation import Replayed
@@ -45,11 +46,15 @@ _ERROR_TYPES = {
 }
 
 
-def openai_error(status: int, code: str, message: str, param: str | None = None) -> JSONResponse:
+def openai_error(
+    status: int, code: str, message: str, param: str | None = None, *, retry_after: int | None = None
+) -> JSONResponse:
     kind = _ERROR_TYPES.get(status, "invalid_request_error")
     error = {"message": message, "type": kind, "code": code, "param": param}
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-    return JSONResponse({"error": error}, status_code=status, headers=headers)
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else {}
+    if retry_after is not None:
+        headers["Retry-After"] = str(retry_after)
+    return JSONResponse({"error": error}, status_code=status, headers=headers or None)
 
 
 class OpenAIErrorRoute(APIRoute):
@@ -66,7 +71,7 @@ class OpenAIErrorRoute(APIRoute):
                 return await handler(request)
             except CopilotError as exc:
                 status = exc.status_code if exc.status_code < 500 else 503
-                return openai_error(status, exc.code, exc.message)
+                return openai_error(status, exc.code, exc.message, retry_after=getattr(exc, "retry_after", None))
             except RequestValidationError as exc:
                 first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
                 loc = [str(p) for p in first.get("loc", ()) if p != "body"]
@@ -108,7 +113,7 @@ class ChatCompletionRequest(BaseModel):
     context: PageContext | None = None
     skill: str | None = Field(default=None, max_length=60)
     locale: Literal["zh", "en"] | None = None
-    input: dict[str, Any] = Field(default_factory=dict)
+    input: SkillInput = Field(default_factory=dict)
     # Continue a stored conversation of the caller's; without it the ``messages`` history is the conversation.
     conversation_id: str | None = Field(default=None, min_length=1, max_length=64)
     # Accepted for compatibility, ignored.

@@ -15,7 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from copilot.api.deps import PrincipalDep, RuntimeDep, SessionDep
 from copilot.api.errors import error_response
-from copilot.core.errors import Forbidden
+from copilot.core.bounds import check_integers
+from copilot.core.errors import Forbidden, Unprocessable
 from copilot.crm.permissions import get_visible, may_read_prompts, may_render_prompt
 from copilot.crm.principal import Principal
 from copilot.service.preview import render_for_record
@@ -92,7 +93,9 @@ def render_prompt(
     try:
         template = reg.get(template_id, version, locale)  # 404 for an unknown id before touching records
         if body.context is None:
-            return template.render(body.variables).to_dict()
+            _check_variables(runtime, template.spec.skill, body.variables)
+            # The caller's variables drive the loops of a template: the output is bounded while rendering.
+            return template.render(body.variables, max_chars=runtime.settings.max_render_chars).to_dict()
         if body.variables:
             # With a record the skill gathers every variable itself; silently ignoring the caller's would mislead.
             return error_response(422, "invalid_request", "pass either variables or context, not both")
@@ -121,6 +124,23 @@ def _may_render(principal: Principal, runtime: Runtime, template_id: str) -> Non
     if not any(may_render_prompt(principal, roles) for roles in needs):
         roles = sorted({r for group in needs for r in group})
         raise Forbidden(f"rendering {template_id!r} needs one of the roles {', '.join(roles)}")
+
+
+def _check_variables(runtime: Runtime, skill: str | None, variables: dict[str, Any]) -> None:
+    """A number that is also one of the skill's inputs takes the skill's range (``variants`` at most 5,
+    not 100000: numbers drive a template's loops); and no integer anywhere is past 64 bits. Text stays
+    free, so a preview may show sample values."""
+    import jsonschema
+
+    check_integers(variables, "variables")
+    spec = runtime.assistant.specs.get(skill) if skill else None
+    declared = spec.input_schema.get("properties", {}) if spec is not None else {}
+    for name, value in variables.items():
+        if name in declared and declared[name].get("type") in ("integer", "number"):
+            try:
+                jsonschema.validate(value, declared[name])
+            except jsonschema.ValidationError as exc:
+                raise Unprocessable(f"variables.{name}: {exc.message}", code="invalid_request") from None
 
 
 def _locales(reg: Registry, template_id: str, version: str) -> list[Any]:
