@@ -95,3 +95,27 @@ def propose_filters(
     if composed.degraded or not isinstance(composed.parsed, dict):
         return None
     return composed.parsed
+
+
+def not_understood_note(words: list[str], locale: str, noun: str) -> str:
+    if not words:
+        return ""
+    if locale == "zh":
+        return f"没有理解：{'、'.join(words)}。为避免列出不相关的{noun}，未执行查询；请换个说法或去掉这些词。"
+    return (
+        f"Not understood: {', '.join(words)}. No {noun} are listed rather than more than you asked for; "
+        "rephrase or drop those words."
+    )
+
+
+def team_of_someone_else(
+    filters: dict[str, Any], not_understood: list[str], me: int, locale: str, key: str = "owner"
+) -> None:
+    """ "王志强团队": a named colleague's team is not something we can read (only the asker's own chain);
+    say so rather than answer with that colleague's own records only."""
+    ids_key = f"{key}_ids"
+    if filters.get(key) == "team" and ids_key in filters:
+        if filters[ids_key] == [me]:
+            del filters[ids_key]
+        else:
+            not_understood.append("同事的团队" if locale == "zh" else "a colleague's team")

@@ -419,6 +419,13 @@ def ago(now: dt.datetime, days: int) -> dt.datetime:
 # --- amounts ------------------------------------------------------------------------------------------
 
 
+def take_team(t: Text) -> bool:
+    """ "我团队 / my team": the asker and everyone below them in the line-manager chain."""
+    hit: list[bool] = []
+    t.take(phrase_regex(common()["team"]), lambda m: hit.append(True) or True)  # type: ignore[func-returns-value]
+    return bool(hit)
+
+
 def take_amounts(t: Text) -> dict[str, str]:
     """ "超过50万 / over 500k / 100万以上 / under 1m" → {"gt"|"ge"|"lt"|"le": "500000"} (yuan, as strings)."""
     c = common()
@@ -493,6 +500,8 @@ def take_attributes(t: Text, found: Found) -> None:
     them out of names. Chinese ones are matched on whole leftover pieces instead ("医院" inside
     "上海浦东仁和医院" is a name, not the industry)."""
     c = common()
+    regions = Table(dict(c.get("region_aliases", {})))
+    t.take_phrases(regions, lambda k, _m: found.regions.add(k) or True)  # type: ignore[func-returns-value]
     for key, target in (
         ("industries", found.industries),
         ("tiers", found.tiers),
@@ -534,6 +543,7 @@ def _resolve_piece(
 ) -> bool:
     key = norm(piece)
     bare = key.removesuffix("市")
+    bare = norm(common().get("city_aliases", {}).get(bare, bare))
     if bare in cities:
         found.cities.add(cities[bare])
         return True

@@ -7,13 +7,13 @@ reported, never dropped: the skill then returns no rows.
 
 Canonical filters (present only when understood):
 
-    owner           "me"
+    owner           "me" | "team" (the asker and everyone below them)
     owner_ids       sorted colleague ids ("陈浩的商机")
     account_ids     sorted visible account ids named (or the page's customer)
     account_city, account_region, account_industry, account_tier   sorted values
     stage           opportunity stages, in pipeline order
     closing         true: open deals (with the period, if any, on the close date)
-    stalled         true: open and not updated for ``stalled_days`` days
+    stalled         true: open and not updated for ``stalled_days`` days (N: for N days)
     close_date_passed true: open with the expected close date before today
     competitor      true (any) | sorted competitor names
     amount          {"gt"|"ge"|"lt"|"le": "500000"}
@@ -48,6 +48,7 @@ from skills.lookup_words import (
     take_amounts,
     take_attributes,
     take_dates,
+    take_team,
     vocab,
 )
 
@@ -126,6 +127,8 @@ def parse(text: str, *, today: dt.date, resolver: RecordResolver, default_object
 
     t.take_phrases(tb["this_account"], lambda _k, m: page("account_ids", resolver.page_account_id, m))
     t.take_phrases(tb["this_deal"], lambda _k, m: page("opportunity_ids", resolver.page_opportunity_id, m))
+    if take_team(t):
+        f["owner"] = "team"
     t.take_phrases(tb["mine"], lambda _k, _m: flag("owner", "me"))
     t.take_phrases(tb["passed"], lambda _k, _m: flag("close_date_passed", obj="opportunity"))
     t.take_phrases(tb["stalled"], lambda _k, _m: flag("stalled", obj="opportunity"))
@@ -142,15 +145,17 @@ def parse(text: str, *, today: dt.date, resolver: RecordResolver, default_object
     t.take_phrases(competitors, lambda k, _m: _add(sets["competitor"], [k]))
 
     # The object: head noun (zh: last one not followed by 的; en: first), else what the filters imply.
-    heads: list[tuple[int, str, bool]] = []
-    for m in tb["objects"].regex.finditer(t.s):
-        if t.free(m.start(), m.end()):
-            heads.append((m.start(), tb["objects"].lookup(m.group(0)), m.group(0).isascii()))
-            t.mark(m.start(), m.end())
     for m in tb["kinds"].regex.finditer(t.s):
         if t.free(m.start(), m.end()):
             sets["kind"].add(tb["kinds"].lookup(m.group(0)))
             implied.append("activity")
+            t.mark(m.start(), m.end())
+    heads: list[tuple[int, str, bool, bool]] = []
+    for m in tb["objects"].regex.finditer(t.s):
+        if t.free(m.start(), m.end()):
+            modifier = bool(re.match(r"\s*的", t.s[m.end() :]))
+            word = m.group(0)
+            heads.append((m.start(), tb["objects"].lookup(word), word.isascii(), modifier))
             t.mark(m.start(), m.end())
     rq.object_type = _head(t.s, heads) or (implied[-1] if implied else None) or default_object
     if sets["kind"]:
@@ -202,7 +207,11 @@ def parse(text: str, *, today: dt.date, resolver: RecordResolver, default_object
             field_name = "close_date"
         f[field_name] = merge(when.periods)
     if when.older_than_days is not None:
-        f["older_than_days"] = when.older_than_days
+        if f.get("stalled"):
+            # "停滞超过一个月": the duration is how long the deal has been still, not its age.
+            f["stalled"] = when.older_than_days
+        else:
+            f["older_than_days"] = when.older_than_days
     return rq
 
 
@@ -220,21 +229,14 @@ def _has_free(t: Text, table: Table) -> bool:
     return any(t.free(m.start(), m.end()) for m in table.regex.finditer(t.s))
 
 
-def _head(s: str, heads: list[tuple[int, str, bool]]) -> str | None:
+def _head(s: str, heads: list[tuple[int, str, bool, bool]]) -> str | None:
+    """The object asked about. A word followed by 的 modifies the head after it ("客户的商机", "这个 account 的
+    contacts"); among the rest, Chinese puts the head last and English first."""
     if not heads:
         return None
-    zh = [(pos, obj) for pos, obj, ascii_ in heads if not ascii_]
-    en = [(pos, obj) for pos, obj, ascii_ in heads if ascii_]
-    if zh:
-        # A Chinese object word followed by 的 modifies the head that comes after it ("客户的商机").
-        plain = [(pos, obj) for pos, obj in zh if not _followed_by_de(s, pos)]
-        return (plain or zh)[-1][1]
-    return en[0][1]
-
-
-def _followed_by_de(s: str, pos: int) -> bool:
-    m = re.match(r"[\u4e00-\u9fff]+?的", s[pos : pos + 6])
-    return bool(m)
+    plain = [(o, en) for _, o, en, modifier in heads if not modifier] or [(o, en) for _, o, en, _ in heads]
+    zh = [o for o, en in plain if not en]
+    return zh[-1] if zh else plain[0][0]
 
 
 _SCORE_OPS = {"以上": "ge", "及以上": "ge", "或以上": "ge", "以下": "le", "及以下": "le"}

@@ -20,7 +20,7 @@ Canonical filters (a key is present only when understood):
     account_city, account_region, account_industry, account_tier      sorted values
     device_ids      the page's device
     device_serials, product_codes, product_lines, numbers (ticket numbers)   sorted
-    assignee        "me" (the asker) | "unassigned"
+    assignee        "me" (the asker) | "team" (the asker and their reports) | "unassigned"
     assignee_ids    sorted ids of colleagues named ("郑凯的工单")
     created, resolved, sla_due   {"from": "YYYY-MM-DD", "to": "YYYY-MM-DD"}  inclusive; either end may be absent
     older_than_days N: created more than N days before now ("超过一周", "older than 3 days")
@@ -60,6 +60,7 @@ from skills.lookup_words import (
     resolve_leftovers,
     take_attributes,
     take_dates,
+    take_team,
     vocab,
 )
 
@@ -173,6 +174,8 @@ def parse(text: str, *, today: dt.date, resolver: Resolver) -> ParsedQuery:
     t.take_phrases(voc.this_device, lambda _k, m: _this_page(pq, sets, resolver.page_device_id, "device_ids", m))
     t.take_phrases(voc.priority, lambda k, _m: add("priority", voc.priority_values[k]))
     t.take_phrases(voc.unassigned, lambda k, _m: _set(pq.filters, "assignee", k))
+    if take_team(t):
+        pq.filters["assignee"] = "team"
     t.take_phrases(voc.mine, lambda k, _m: _set(pq.filters, "assignee", k))
     t.take_phrases(voc.sla, lambda _k, _m: _set(pq.filters, "sla_breached", True))
     t.take_phrases(voc.status, lambda k, _m: add("status", voc.status_values[k]))
