@@ -187,6 +187,7 @@ def run(
             _sender(ctx, rs, opp_id or sig.opportunity_id, me),
             language=instructions.language if refine else None,
             tone=instructions.tone if refine else None,
+            shorter=instructions.shorter and refine,
         )
         if opp_id is not None:
             deal = rs.deals[opp_id]

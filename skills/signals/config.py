@@ -70,6 +70,10 @@ class DecisionMakerConfig(BaseModel):
     from_stage: str = "需求确认"
     # Activity kinds that count as having met someone (an e-mail or an internal note does not).
     meeting_kinds: list[str] = Field(default_factory=lambda: ["visit", "call", "meeting"])
+    # "Never met" read only from the absence of a visit or call is weighed by ``inferred_weight``; when the
+    # deal's own notes say so ("真正拍板的人还没见到"), it has full weight.
+    not_met_cues: list[str] = Field(default_factory=list)
+    inferred_weight: float = Field(default=0.7, gt=0, le=1.0)
 
 
 class RevenueDropConfig(BaseModel):

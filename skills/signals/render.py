@@ -8,6 +8,7 @@ asker asked for a language. Drafts name real people from the records, never a pl
 from __future__ import annotations
 
 import datetime as dt
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -96,15 +97,24 @@ def fields_for(signal: Signal, rs: RecordSet, locale: str, me: str) -> _Fields:
 
 
 def to_action(
-    signal: Signal, rs: RecordSet, locale: str, me: str, *, language: str | None = None, tone: str | None = None
+    signal: Signal,
+    rs: RecordSet,
+    locale: str,
+    me: str,
+    *,
+    language: str | None = None,
+    tone: str | None = None,
+    shorter: bool = False,
 ) -> Action:
     """``language``: the draft language the asker asked for (None: the contact's); ``tone``: 'formal' or
-    'casual' when asked ("更正式一点")."""
+    'casual' when asked ("更正式一点"); ``shorter``: "短一点"."""
     fields = fields_for(signal, rs, locale, me)
     channel = _template(signal.kind, signal.variant, "channel")
     draft = _template(signal.kind, signal.variant, "draft")
     lang = draft_language(signal, rs, locale, language)
     text = draft[lang].format_map(fields_for(signal, rs, lang, me)) if draft else None
+    if text and shorter:
+        text = shortened(text)
     if text and tone:
         text = with_tone(text, tone, lang, fields_for(signal, rs, lang, me), channel)
     return Action(
@@ -116,6 +126,20 @@ def to_action(
         channel=channel,
         score=signal.score,
     )
+
+
+_ASIDE = re.compile(r"（[^）]*）|\s*\([^)]*\)")
+
+
+def shortened(text: str) -> str:
+    """A shorter draft: asides in brackets dropped, and of four or more sentences only the first two (who is
+    writing, what about) and the last (the ask) kept. Facts are never rewritten, only left out."""
+    text = _ASIDE.sub("", text)
+    parts = [p.strip() for p in re.split(r"(?<=[。！？])\s*|(?<=[.!?])\s+", text) if p.strip()]
+    if len(parts) >= 4:
+        parts = [parts[0], parts[1], parts[-1]]
+    sep = " " if parts and parts[0][-1:] in ".!?" else ""
+    return sep.join(parts)
 
 
 def with_tone(text: str, tone: str, lang: str, fields: _Fields, channel: str | None) -> str:

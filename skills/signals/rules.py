@@ -350,6 +350,10 @@ def no_decision_maker(rs: RecordSet, cfg: SignalConfig) -> Iterator[Signal]:
         if deciders and met:
             continue
         variant = "never_met" if deciders else (None if contacts else "no_contacts")
+        flagged = any(
+            cue.lower() in _text(a).lower() for a in _deal_activities(rs, deal) for cue in dm.not_met_cues
+        )
+        weight = dm.inferred_weight if variant == "never_met" and not flagged else 1.0
         evidence = [evidence_id("opportunity", deal["id"])]
         if account_id in rs.accounts:
             evidence.append(evidence_id("account", account_id))
@@ -370,6 +374,7 @@ def no_decision_maker(rs: RecordSet, cfg: SignalConfig) -> Iterator[Signal]:
             evidence=evidence,
             facts=facts,
             variant=variant,
+            weight=weight,
         )
 
 

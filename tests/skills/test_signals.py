@@ -557,3 +557,26 @@ def test_money_is_formatted_per_locale() -> None:
     assert format_money(Money(79_900), "zh") == "¥7.99万"
     assert format_money(Money(5_000), "zh") == "¥5,000"
     assert format_money(Money(1_490_832), "en") == "RMB 1,490,832"
+
+
+def test_never_met_weighs_full_only_when_the_deals_notes_say_so(session: Session) -> None:
+    session.add(Contact(id=3, account_id=1, name="周总", decision_role="决策者", owner_id=2, department_id=2))
+    opp(session, 1)
+    act(session, 1, 1, days_ago=1, body="电话跟进采购")
+    inferred = next(x for x in signals_for(session, "rep1", [1], {1}) if x.kind == "no_decision_maker")
+    act(session, 2, 1, days_ago=2, body="内部备注：目前只接触到技术部，真正拍板的人还没见到")
+    flagged = next(x for x in signals_for(session, "rep1", [1], {1}) if x.kind == "no_decision_maker")
+    weight = default_config().decision_maker.inferred_weight
+    assert inferred.severity == pytest.approx(flagged.severity * weight) and flagged.severity == 6
+
+
+def test_a_shorter_draft_only_leaves_things_out() -> None:
+    from skills.signals.render import shortened
+
+    long = (
+        "Hi Ann, this is Li. About the ABB offer: I made a comparison (lead time, warranty). "
+        "Can we meet? I am on it. Which day?"
+    )
+    short = shortened(long)
+    assert short == "Hi Ann, this is Li. About the ABB offer: I made a comparison. Which day?"
+    assert all(part in long for part in short.split(". "))
