@@ -22,7 +22,6 @@ import time
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
@@ -31,10 +30,12 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
 from copilot.core.bounds import query_text
+from copilot.core.clock import today
 from copilot.core.errors import NotFound
+from copilot.core.locale import detect_locale
 from copilot.core.settings import Settings, get_settings
 from copilot.crm.principal import Principal
-from copilot.llm.pii import Masker
+from copilot.llm.gateway import Gateway
 from retrievers.embedding import Embedder, load_embedder
 from skills.base import SkillSpec
 
@@ -51,7 +52,6 @@ CHITCHAT_FILE = DATA_DIR / "chitchat.yaml"
 CONFIDENCE_TEMPERATURE = 0.02
 # The model gives no calibrated score for a tool call; report a middling, constant one.
 LLM_CONFIDENCE = 0.6
-_CJK = re.compile(r"[\u3400-\u9fff]")
 
 
 class RouteDecision(BaseModel):
@@ -249,6 +249,7 @@ class Router:
         cues: Sequence[Cue] | None = None,
         chitchat: Sequence[str] | None = None,
         settings: Settings | None = None,
+        gateway: Gateway | None = None,
     ) -> None:
         self.specs = dict(specs)
         self.skills = sorted(self.specs)
@@ -256,6 +257,8 @@ class Router:
         self.params = params or load_params(embedder.name)
         self.cues = list(load_cues() if cues is None else cues)
         self.settings = settings or get_settings()
+        # The LLM fallback's only way to a model: the service's gateway (masking, retries, breaker) when given.
+        self.gateway = gateway or Gateway.from_settings(self.settings)
         self.chitchat = list(load_chitchat() if chitchat is None else chitchat)
         texts: list[str] = []
         owners: list[int] = []
@@ -268,13 +271,17 @@ class Router:
         self.exemplars = texts
         self._owners = np.asarray(owners)
         self._matrix = _exemplar_matrix(embedder, texts)
-        self._client: Any = None
 
     @classmethod
     def from_specs(
-        cls, specs: Mapping[str, SkillSpec], embedder: Embedder | None = None, *, settings: Settings | None = None
+        cls,
+        specs: Mapping[str, SkillSpec],
+        embedder: Embedder | None = None,
+        *,
+        settings: Settings | None = None,
+        gateway: Gateway | None = None,
     ) -> Router:
-        return cls(specs, embedder or default_embedder(settings), settings=settings)
+        return cls(specs, embedder or default_embedder(settings), settings=settings, gateway=gateway)
 
     # ---- public API ------------------------------------------------------------------------------
 
@@ -285,7 +292,7 @@ class Router:
         object_type: str | None = None,
         explicit: str | None = None,
     ) -> RouteDecision:
-        return self._route(message, principal, object_type, explicit, use_llm=self.settings.llm_provider == "openai")
+        return self._route(message, principal, object_type, explicit, use_llm=not self.gateway.is_offline)
 
     def scores(self, message: str, principal: Principal, object_type: str | None = None) -> dict[str, float]:
         """Every skill's final score (semantic + cues + page prior), for explanations and debugging."""
@@ -339,7 +346,7 @@ class Router:
                     accs.append(self._accuracy(feats, gold, trial))
                 params.thresholds[skill] = float(grid[_plateau_middle(accs)])
         params.meta = {
-            "fitted_at": date.today().isoformat(),
+            "fitted_at": today(self.settings).isoformat(),
             "train_size": len(labelled),
             "train_accuracy": round(self._accuracy(feats, gold, params), 4),
         }
@@ -545,7 +552,7 @@ class Router:
             if decided
             else [(s, 0.0) for s in self.skills if self.specs[s].allowed(principal)][:3]
         )
-        locale = _locale(message, principal)
+        locale = detect_locale(message, "zh" if principal.locale.startswith("zh") else "en")
         titles = [self.specs[s].title.get(locale, s) for s, _ in ranked[:3]]
         denied = ""
         if decided and reason == "role":
@@ -579,46 +586,23 @@ class Router:
         allowed = [self.specs[s] for s in self.skills if self.specs[s].allowed(principal)]
         if not allowed:
             return None, "role"
-        try:
-            response = self._llm_client().chat.completions.create(
-                model=self.settings.llm_model,
-                messages=[
-                    {
-                        "role": "system",
-                        "content": _LLM_SYSTEM + (f" The user is on a {object_type} page." if object_type else ""),
-                    },
-                    # Personal data never leaves for an external model, routing included.
-                    {"role": "user", "content": Masker().mask(message)},
-                ],
-                tools=[_tool_for(spec) for spec in allowed],  # type: ignore[misc]
-                tool_choice="auto",
-                temperature=0,
-            )
-            calls = response.choices[0].message.tool_calls or []
-        except Exception as exc:  # any transport, HTTP or parse failure: ask the user instead
-            log.warning("router LLM fallback failed: %s", exc)
-            return None, f"llm_error: {type(exc).__name__}"
+        messages = [
+            {
+                "role": "system",
+                "content": _LLM_SYSTEM + (f" The user is on a {object_type} page." if object_type else ""),
+            },
+            # The gateway masks personal data before it leaves for an external model, routing included.
+            {"role": "user", "content": message},
+        ]
+        pick = self.gateway.choose_tool(messages, [_tool_for(spec) for spec in allowed])
+        if pick.degraded_reason is not None:  # breaker open, timeout, bad response: ask the user instead
+            log.warning("router LLM fallback failed: %s", pick.degraded_reason)
+            return None, f"llm_error: {pick.degraded_reason}"
         names = {spec.name for spec in allowed}
-        for call in calls:
-            name = getattr(getattr(call, "function", None), "name", None)
+        for name in pick.names:
             if name in names:
                 return name, ""
         return None, "llm_no_tool"
-
-    def _llm_client(self) -> Any:
-        # The gateway's Provider has no tool-calling API, so the official client is used directly with
-        # the same settings (base URL, key, timeout, retries). One client per router: it pools connections.
-        if self._client is None:
-            from openai import OpenAI
-
-            key = self.settings.openai_api_key
-            self._client = OpenAI(
-                base_url=self.settings.openai_base_url,
-                api_key=key.get_secret_value() if key else "unset",
-                timeout=self.settings.llm_timeout_s,
-                max_retries=self.settings.llm_max_retries,
-            )
-        return self._client
 
 
 _LLM_SYSTEM = (
@@ -662,14 +646,6 @@ def _plateau_middle(values: Sequence[float]) -> int:
             start = None
     lo, hi = max(runs, key=lambda r: r[1] - r[0])
     return (lo + hi) // 2
-
-
-def _locale(message: str, principal: Principal) -> str:
-    if _CJK.search(message):
-        return "zh"
-    if re.search(r"[A-Za-z]", message):
-        return "en"
-    return "zh" if principal.locale.startswith("zh") else "en"
 
 
 def _join_en(items: Sequence[str]) -> str:

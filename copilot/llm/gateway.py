@@ -8,7 +8,7 @@ timeout, or output that is not the promised JSON all end in the template's offli
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -18,7 +18,7 @@ from copilot.llm.breaker import CircuitBreaker
 from copilot.llm.errors import ProviderError
 from copilot.llm.offline import OfflineProvider
 from copilot.llm.pii import Masker
-from copilot.llm.provider import Provider
+from copilot.llm.provider import Provider, ToolCaller
 from copilot.llm.retry import RetryPolicy
 from copilot.llm.structured import JsonSchema
 from copilot.llm.types import Completion, CompletionOptions, Message
@@ -54,6 +54,18 @@ class LLMResult:
             out["parsed"] = self.parsed.model_dump(mode="json")
         out["flagged_documents"] = list(self.flagged_documents)
         return out
+
+
+@dataclass(frozen=True)
+class ToolPick:
+    """What the model chose among the offered tools: ``names`` it called (maybe none), or why it could not
+    be asked (``degraded_reason``: offline, breaker_open, timeout, http_error, ...)."""
+
+    names: tuple[str, ...]
+    provider: str
+    degraded_reason: str | None = None
+    masked: dict[str, int] = field(default_factory=dict)
+    timings_ms: dict[str, float] = field(default_factory=dict)
 
 
 def _ms(start: float) -> float:
@@ -129,6 +141,27 @@ class Gateway:
             names=names,
             options=CompletionOptions.from_mapping(prompt.options, offline_text=prompt.offline_text),
             finish=lambda r: _with_template(r, prompt, injection_detected, flagged_documents),
+        )
+
+    # --- tool choice (the router's fallback) ------------------------------------------------------------
+
+    def choose_tool(
+        self, messages: Sequence[Message], tools: Sequence[Mapping[str, Any]], *, names: Iterable[str] = ()
+    ) -> ToolPick:
+        """Ask the model to call one of ``tools``, through the same masking, retries and breaker as every
+        answer. Offline (or a backend without function calling) there is no one to ask: no names."""
+        total = time.perf_counter()
+        provider = self.provider
+        if self.is_offline or not isinstance(provider, ToolCaller):
+            return ToolPick((), provider.name, "offline")
+        masker = self._masker(names)
+        sent = [{**m, "content": masker.mask(m["content"])} for m in messages] if masker else list(messages)
+        try:
+            picked = provider.choose_tool(sent, tools, options=CompletionOptions(temperature=0))
+        except ProviderError as exc:
+            return ToolPick((), provider.name, exc.reason, timings_ms={"total": _ms(total)})
+        return ToolPick(
+            tuple(picked), provider.name, None, masker.counts if masker else {}, timings_ms={"total": _ms(total)}
         )
 
     # --- raw messages (LangChain, the OpenAI-compatible endpoint) -------------------------------------

@@ -10,8 +10,8 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any, TypeVar
 
 import openai
 
@@ -27,6 +27,7 @@ from copilot.llm.structured import (
 )
 from copilot.llm.types import Completion, CompletionOptions, Message
 
+T = TypeVar("T")
 _RETRYABLE = (openai.RateLimitError, openai.InternalServerError, openai.APITimeoutError, openai.APIConnectionError)
 STRUCTURED_MODES = ("json_schema", "json_object", "plain")
 
@@ -95,7 +96,7 @@ class OpenAIProvider:
         assert last is not None
         raise ProviderError(_reason_for(last), f"{type(last).__name__}: {_short(last)}", attempts=attempt) from last  # type: ignore[arg-type]
 
-    def _guarded(self, fn: Callable[[], Completion]) -> Completion:
+    def _guarded(self, fn: Callable[[], T]) -> T:
         if not self.breaker.allow():
             raise ProviderError("breaker_open", f"circuit open after repeated failures of {self.name}")
         try:
@@ -175,6 +176,27 @@ class OpenAIProvider:
                 raise
             return resp, mode
         raise ProviderError("http_error", "endpoint rejected every structured-output mode")  # pragma: no cover
+
+    def choose_tool(
+        self,
+        messages: Sequence[Message],
+        tools: Sequence[Mapping[str, Any]],
+        *,
+        options: CompletionOptions | None = None,
+    ) -> list[str]:
+        """One function-calling request (``tool_choice: auto``): the names of the tools the model called.
+        Same retries and breaker as ``complete``."""
+
+        def call() -> list[str]:
+            sampling = _sampling(options or CompletionOptions())
+            resp = self._call(messages=list(messages), tools=list(tools), tool_choice="auto", **sampling)
+            choices = getattr(resp, "choices", None)
+            if not choices:
+                raise ProviderError("http_error", f"response without choices: {str(resp)[:120]!r}")
+            calls = choices[0].message.tool_calls or []
+            return [c.function.name for c in calls if getattr(c, "type", "function") == "function"]
+
+        return self._guarded(call)
 
     def stream(self, messages: Sequence[Message], *, options: CompletionOptions | None = None) -> Iterator[str]:
         if not self.breaker.allow():

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from typing import Protocol, runtime_checkable
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any, Protocol, runtime_checkable
 
 from copilot.llm.structured import JsonSchema
 from copilot.llm.types import Completion, CompletionOptions, Message
@@ -26,4 +26,19 @@ class Provider(Protocol):
 
     def stream(self, messages: Sequence[Message], *, options: CompletionOptions | None = None) -> Iterator[str]:
         """Text deltas as they arrive. Raises ProviderError, possibly after some deltas."""
+        ...
+
+
+@runtime_checkable
+class ToolCaller(Protocol):
+    """A backend that can also pick one of several tools (function calling): the router's fallback."""
+
+    def choose_tool(
+        self,
+        messages: Sequence[Message],
+        tools: Sequence[Mapping[str, Any]],
+        *,
+        options: CompletionOptions | None = None,
+    ) -> list[str]:
+        """The names of the tools the model called (maybe none). Raises ProviderError."""
         ...

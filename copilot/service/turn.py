@@ -83,7 +83,9 @@ class Assistant:
     def router(self) -> Any:
         from skills.router import Router
 
-        return Router.from_specs(self.specs, self.runtime.embedder)
+        # The router's model fallback shares the turn's gateway: one breaker, one masking policy.
+        runtime = self.runtime
+        return Router.from_specs(self.specs, runtime.embedder, settings=runtime.settings, gateway=runtime.llm)
 
     def skills_for(self, principal: Principal) -> list[SkillSpec]:
         return [s for s in self.specs.values() if s.allowed(principal)]
