@@ -242,6 +242,7 @@ def _tone(low: str) -> str | None:
 
 def _audience(message: str, low: str) -> str | None:
     av = vocab()["audience"]
+    zh_people = "|".join(re.escape(p) for p in sorted(av["zh_people"], key=len, reverse=True))
     stops = sorted(av["zh_stop"], key=len, reverse=True)
     for intro in av["zh_intro"]:
         pos = message.find(intro)
@@ -249,9 +250,18 @@ def _audience(message: str, low: str) -> str | None:
             continue
         rest = message[pos + len(intro) :].lstrip("：: ")
         cut = min([i for s in stops if (i := rest.find(s)) > 0] or [len(rest)])
+        if rest[cut : cut + 1] == "的":
+            # "面向快消品牌的渠道经理": the people after 的 are the audience; "面向客户的文案" stops at 的.
+            tail = re.match(rf"的([^，。、；！？\s]{{0,6}}?(?:{zh_people}))", rest[cut:])
+            if tail:
+                cut += len(tail.group(0))
         phrase = rest[:cut].strip()
         if 2 <= len(phrase) <= 20:
             return phrase
+    # "给老客户发一条…": 给 + a phrase ending in a word for people + a verb of sending or writing.
+    m = re.search(rf"给([^，。、；！？\s给]{{0,10}}?(?:{zh_people}))(?:们)?(?:发|写|推送|群发|做)", message)
+    if m:
+        return m.group(1)
     people = "|".join(re.escape(p) for p in sorted(av["en_people"], key=len, reverse=True))
     for intro in sorted(av["en_intro"], key=len, reverse=True):
         m = re.search(rf"\b{re.escape(intro)}\s+((?:[a-z0-9&/-]+\s+){{0,4}}?(?:{people}))\b", low)

@@ -106,19 +106,41 @@ _AUDIENCE_IN_DESCRIPTION = re.compile(r"面向(.{2,12}?)推广")
 class Claim:
     text: str
     fact: Fact
+    kind: str = "feature"  # "feature" | "spec" (a figure from the sheet's specification table)
 
 
 def _names_product(message: str, product: Product) -> bool:
-    """The code ("LC-3015", "lc3015") or the product's own name without its code ("协作机器人", "DeviceCloud")."""
+    """The code ("LC-3015", "lc3015") or a word of the product's own name ("协作机器人", "DeviceCloud")."""
     low = message.lower()
     code = product.code.lower()
     if code in low or code.replace("-", "") in low.replace("-", ""):
         return True
     for name in (product.name, product.name_en):
-        core = name.replace(product.code, "").strip().lower()
-        if len(core) >= 4 and core in low:
+        core = name.replace(product.code, " ").strip()
+        if len(core) >= 4 and core.lower() in low:
             return True
+        for word in core.split():
+            # A Chinese compound ("协作机器人") or a brand word ("DeviceCloud"); not "Laser" or "Industrial",
+            # which many messages use without meaning this product.
+            brand = word.isascii() and re.search(r"[a-z][A-Z]", word) is not None
+            if len(word) >= 4 and (brand or not word.isascii()) and word.lower() in low:
+                return True
     return False
+
+
+def _figures(text: str) -> str:
+    """The language-neutral part of a spec line: "加工幅面 3000 × 1500 mm" → "3000 × 1500 mm"."""
+    kept = re.sub(r"[\u4e00-\u9fff（）()：:，、]+", " ", text)
+    kept = re.sub(r"\s{2,}", " ", kept).strip(" /")
+    return kept if re.search(r"\d", kept) and not re.search(r"[\u4e00-\u9fff]", kept) else ""
+
+
+def _same_figure(a: str, b: str) -> bool:
+    """Two lines stating the same measured figure ("负载 7 kg" / "Payload | 7 kg")."""
+    figures = set(re.findall(r"\d+(?:\.\d+)?\s*(?:kg|mm|kw|l\b|℃)", a.lower()))
+    figures |= {n for n in re.findall(r"(?<![\d.])\d{2,}(?![\d.])", a)}  # a bare count: "60 样本/小时"
+    flat = b.lower().replace(" ", "")
+    return bool(figures) and any(re.search(rf"(?<![\d.]){re.escape(f.replace(' ', ''))}", flat) for f in figures)
 
 
 def understood_from_message(message: str, product_codes: list[str]) -> dict[str, Any]:
@@ -189,7 +211,7 @@ def _claims(ctx: SkillContext, product: Product, lang: str) -> list[Claim]:
     chunks = article_chunks(ctx, sheets[0], f"{product.code} features specifications")
     sections = sections_with_sources(chunks)
     claims = [Claim(text.rstrip("。."), src) for text, src in sections.get("features", [])]
-    claims += [Claim(text, src) for text, src in sections.get("specs", [])[:4]]
+    claims += [Claim(text, src, "spec") for text, src in sections.get("specs", [])[:4]]
     return claims
 
 
@@ -342,8 +364,10 @@ def _draft(channel: str, i: int, v: dict[str, Any], picked: list[Claim], zh: boo
     parts = [opener]
     if event:
         parts.append(f"{event}。" if zh else f" {event}.")
-    if v["product_name"]:
+    if v["product_name"] and claim_txt:
         parts.append(f"{v['product_name']}：{claim_txt}。" if zh else f" The {v['product_name']}: {claim_txt}.")
+    elif v["product_name"]:
+        parts.append(f"欢迎了解{v['product_name']}。" if zh else f" Meet the {v['product_name']}.")
     body = "".join(parts)
     if channel == "wecom" or camp:
         body += ("" if zh else " ") + cta
@@ -569,11 +593,21 @@ def run(request: SkillRequest, ctx: SkillContext) -> SkillResult:
     state = event_state(campaign, today)
     claims = _claims(ctx, product, lang) if product is not None else []
     sheet_lang = str(claims[0].fact.meta.get("lang") or lang) if claims else lang
+    supporting: list[Fact] = []
+    other_language = False
     if product is not None and product.spec and (not claims or (sheet_lang != lang and zh)):
         # No sheet visible, or only one in another language: the record's spec (Chinese) is still a fact,
-        # and copy in the language asked is written from facts in that language.
+        # and copy in the language asked is written from facts in that language. The sheet's lines that
+        # state the same figures ("Payload 7 kg" for "负载 7 kg") are cited as well: they back the claim.
         product_fact = next(f for f in crm_facts if f.meta.get("object_type") == "product")
-        claims = [Claim(part.strip(), product_fact) for part in re.split(r"[，,；;]", product.spec) if part.strip()]
+        parts = [part.strip() for part in re.split(r"[，,；;]", product.spec) if part.strip()]
+        supporting = [c.fact for c in claims if any(_same_figure(part, c.text) for part in parts)]
+        claims = [Claim(part, product_fact) for part in parts]
+    elif claims and sheet_lang != lang:
+        # An English copy and only a Chinese sheet: no Chinese sentences in English copy. The figures of
+        # the specification table ("6 kW", "3000 × 1500 mm") read the same in both: those are quoted.
+        claims = [Claim(fig, c.fact, "spec") for c in claims if c.kind == "spec" and (fig := _figures(c.text))]
+        other_language = True
     described = _AUDIENCE_IN_DESCRIPTION.search(campaign_desc)
     audience = str(
         inp.get("audience")
@@ -583,6 +617,15 @@ def run(request: SkillRequest, ctx: SkillContext) -> SkillResult:
     )
     product_name = (product.name if zh else product.name_en) if product is not None else ""
     notes = _banned_notes(request.message, zh)
+    if other_language and claims and not zh:
+        notes.append(f"The {product_name} sheet is only in Chinese: the copy quotes its specification figures only.")
+    if not claims and product is not None:
+        notes.append(
+            ("这款产品的资料没有中文版，" if other_language else "没有找到这款产品的产品资料，") + "文案没有引用卖点。"
+            if zh
+            else (f"The {product_name} material is only in Chinese" if other_language else "No product sheet found")
+            + ": the copy quotes no product claims."
+        )
     if state == "over" and _INVITE.search(request.message):
         notes.append(
             f"{campaign['name']}已于 {campaign['end_date']} 结束（今天是 {today.isoformat()}），"
@@ -617,7 +660,7 @@ def run(request: SkillRequest, ctx: SkillContext) -> SkillResult:
     _note_limits(by_channel, inst, claims, notes, zh)
 
     used_claims = [c for p in picked for c in p]
-    cited = [*crm_facts, *(c.fact for c in used_claims)]
+    cited = [*crm_facts, *(c.fact for c in used_claims), *supporting]
     first = channels[0]
     offline_sections = [_format_channel(ch, vs, zh, len(channels) > 1, inst.part) for ch, vs in by_channel.items()]
     variables = {
@@ -681,7 +724,7 @@ def run(request: SkillRequest, ctx: SkillContext) -> SkillResult:
             "opening": opening,
             "notes": notes,
             "compliance": report,
-            "sources": sorted({doc_id(c.fact) for c in used_claims if c.fact.type == "kb"}),
+            "sources": sorted({doc_id(f) for f in [*(c.fact for c in used_claims), *supporting] if f.type == "kb"}),
         },
     )
     if report["flagged"]:
@@ -745,12 +788,6 @@ def _note_limits(
             )
     if inst.count and inst.count > MAX_VARIANTS:
         notes.append(f"一次最多 {MAX_VARIANTS} 个版本。" if zh else f"At most {MAX_VARIANTS} variants at a time.")
-    if not claims:
-        notes.append(
-            "没有找到这款产品的产品资料，文案只用了活动和产品记录。"
-            if zh
-            else "No product sheet found: the copy uses only the campaign and product records."
-        )
 
 
 def _format_channel(

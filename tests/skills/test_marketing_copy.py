@@ -148,7 +148,109 @@ def test_plain_words_are_enough_and_the_form_wins(skills_runtime: Runtime) -> No
     result = ask(skills_runtime, "marketer_1", "marketing_copy", "写一条短信推广 SC-400，给我两个版本")
     assert result.data["channel"] == "sms" and len(result.data["variants"]) == 2
     assert any("SC-400" in c.title for c in result.citations)
-    explicit = ask(
-        skills_runtime, "marketer_1", "marketing_copy", "写一条短信推广 SC-400", input={"channel": "poster"}
-    )
+    explicit = ask(skills_runtime, "marketer_1", "marketing_copy", "写一条短信推广 SC-400", input={"channel": "poster"})
     assert explicit.data["channel"] == "poster"
+
+
+def _turn(
+    runtime: Runtime,
+    message: str,
+    *,
+    skill: str | None = "marketing_copy",
+    conversation: str | None = None,
+    context: str | None = None,
+) -> Any:
+    from copilot.crm.principal import load_principal
+    from skills.base import PageContext, SkillRequest
+
+    page = None
+    if context:
+        kind, _, rid = context.partition(":")
+        page = PageContext(object_type=kind, object_id=int(rid))
+    with runtime.sessions() as s:
+        result = runtime.assistant.turn(
+            s,
+            load_principal(s, "marketer_1"),
+            SkillRequest(message=message, context=page),
+            skill=skill,
+            conversation_id=conversation,
+        )
+        s.commit()
+    return result
+
+
+def test_every_channel_asked_within_the_length_asked(skills_runtime: Runtime) -> None:
+    from skills.instructions import char_count
+
+    result = _turn(skills_runtime, "企业微信、朋友圈和短信各写一条，推广CR-7，70字以内")
+    by_channel = result.data["by_channel"]
+    assert list(by_channel) == ["wecom", "moments", "sms"]
+    assert all(len(vs) == 1 and char_count(vs[0]["body"]) <= 70 for vs in by_channel.values())
+
+
+def test_three_subject_lines_are_three_different_subjects(skills_runtime: Runtime) -> None:
+    result = _turn(skills_runtime, "三个 email subject line，推广 LC-3015")
+    subjects = [v["subject"] for v in result.data["variants"]]
+    assert result.data["channel"] == "email" and len(subjects) == 3 and len(set(subjects)) == 3
+    assert all(s in result.answer for s in subjects)
+
+
+def test_no_product_named_asks_which_and_the_answer_picks_it(skills_runtime: Runtime) -> None:
+    asked = _turn(skills_runtime, "写一封活动邀请函，对象是医疗器械经销商")
+    need = asked.data["needs_choice"]
+    assert asked.skill == "marketing_copy" and len(need["options"]) >= 2
+    first = need["options"][0]
+    picked = _turn(skills_runtime, "1", skill=None, conversation=asked.conversation_id)
+    assert picked.skill == "marketing_copy" and picked.data["variants"]
+    assert picked.data["audience"] == "医疗器械经销商"  # the original request runs, with the choice filled in
+    if "context" in first:
+        assert f"crm:campaign:{first['context']['object_id']}" in {c.id for c in picked.citations}
+
+
+def test_an_event_that_is_over_is_not_advertised_as_upcoming(skills_runtime: Runtime) -> None:
+    import datetime as dt
+
+    with skills_runtime.sessions() as s:
+        today = skills_runtime.settings.today or dt.date.today()
+        over = s.scalars(select(Campaign).where(Campaign.end_date < today).order_by(Campaign.id)).first()
+    assert over is not None
+    result = _turn(skills_runtime, "写一条朋友圈预告，邀请大家报名", context=f"campaign:{over.id}")
+    copy = json.dumps(result.data["variants"], ensure_ascii=False)
+    assert result.data["event_state"] == "over"
+    assert not any(w in copy for w in ("将于", "诚邀", "报名参加"))
+    assert any("结束" in n for n in result.data["notes"]) and "结束" in result.answer
+
+
+def test_a_banned_term_the_marketer_typed_is_named_and_left_out(skills_runtime: Runtime) -> None:
+    result = _turn(skills_runtime, "写一条短信推广 SC-400，要突出它是业内最先进的冷柜")
+    copy = json.dumps(result.data["variants"], ensure_ascii=False)
+    assert compliance.find_banned(copy) == []
+    assert any("最先进" in n and "广告法" in n for n in result.data["notes"])
+
+
+def test_a_price_question_is_answered_from_the_product_record(skills_runtime: Runtime) -> None:
+    from copilot.crm.models import Product
+
+    with skills_runtime.sessions() as s:
+        product = s.scalars(select(Product).where(Product.code == "LC-3015")).one()
+        price = f"{float(product.list_price):,.0f}"
+    result = _turn(skills_runtime, "LC-3015 现在卖多少钱？")
+    assert price in result.answer and f"crm:product:{product.id}" in {c.id for c in result.citations}
+
+
+def test_a_configured_model_gets_the_request_and_the_previous_copy(skills_runtime: Runtime, fake_openai: Any) -> None:
+    runtime = with_fake_model(skills_runtime, fake_openai)
+    fake_openai.reply(
+        json.dumps(
+            {"variants": [{"channel": "moments", "body": "RB-20 来了，负载 20 kg，欢迎了解"}]}, ensure_ascii=False
+        )
+    )
+    first = _turn(runtime, "写一条朋友圈文案推广 RB-20，要有点幽默感")
+    fake_openai.reply(
+        json.dumps({"variants": [{"channel": "moments", "body": "尊敬的客户：RB-20 负载 20 kg。"}]}, ensure_ascii=False)
+    )
+    second = _turn(runtime, "更正式一点", skill=None, conversation=first.conversation_id)
+    sent = fake_openai.all_request_text()
+    assert "要有点幽默感" in sent and "更正式一点" in sent
+    assert "RB-20 来了，负载 20 kg，欢迎了解" in sent  # the previous copy reached the model
+    assert second.skill == "marketing_copy" and second.data["input"]["product"] == "RB-20"
