@@ -339,7 +339,10 @@ def no_decision_maker(rs: RecordSet, cfg: SignalConfig) -> Iterator[Signal]:
     order = list(cfg.open_stages)
     start = order.index(dm.from_stage) if dm.from_stage in order else 0
     for deal in _open_deals(rs, cfg):
-        if order.index(str(deal.get("stage"))) < start:
+        # The deal's own notes saying the decision maker is not met count at any stage; the absence of a
+        # meeting (or of a decision maker among the contacts) only once past early qualification.
+        flagged = any(cue.lower() in _text(a).lower() for a in _deal_activities(rs, deal) for cue in dm.not_met_cues)
+        if order.index(str(deal.get("stage"))) < start and not flagged:
             continue
         account_id = deal.get("account_id")
         contacts = _contacts(rs, account_id)
@@ -350,9 +353,6 @@ def no_decision_maker(rs: RecordSet, cfg: SignalConfig) -> Iterator[Signal]:
         if deciders and met:
             continue
         variant = "never_met" if deciders else (None if contacts else "no_contacts")
-        flagged = any(
-            cue.lower() in _text(a).lower() for a in _deal_activities(rs, deal) for cue in dm.not_met_cues
-        )
         weight = dm.inferred_weight if variant == "never_met" and not flagged else 1.0
         evidence = [evidence_id("opportunity", deal["id"])]
         if account_id in rs.accounts:
