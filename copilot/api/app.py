@@ -12,7 +12,7 @@ from fastapi import FastAPI
 
 from copilot import __version__
 from copilot.api import web
-from copilot.api.errors import install_error_handlers
+from copilot.api.errors import ALL_ERRORS, error_responses, install_error_handlers
 from copilot.api.limits import BodyLimitMiddleware, TokenRateLimit, body_limit_for
 from copilot.api.mcp_server import mount_mcp
 from copilot.api.redact import install_log_redaction
@@ -35,12 +35,10 @@ def create_app(runtime: Runtime | None = None, *, warm_up: bool = True) -> FastA
     install_error_handlers(app)
     install_log_redaction()
     app.add_middleware(BodyLimitMiddleware, limit_for=body_limit_for(settings))
-    app.include_router(health.router)
-    app.include_router(assist.router)
-    app.include_router(conversations.router)
-    app.include_router(openai_compat.router)
-    app.include_router(prompts.router)
-    app.include_router(kb.router)
+    app.include_router(health.router, responses=error_responses(413))
+    # Every 4xx a route can answer is in the OpenAPI document, with the one error model.
+    for router in (assist.router, conversations.router, openai_compat.router, prompts.router, kb.router):
+        app.include_router(router, responses=error_responses(*ALL_ERRORS))
     app.include_router(web.router)
     mount_mcp(app)
     if warm_up:

@@ -7,9 +7,53 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from copilot.core.errors import CopilotError, RateLimited
+
+
+class ErrorDetail(BaseModel):
+    model_config = ConfigDict(extra="allow")  # details (422), missing/wrong_type (templates), OpenAI's type/param
+    code: str
+    message: str
+
+
+class ErrorResponse(BaseModel):
+    """Every 4xx (and the 503 of a dependency that is down) has this shape."""
+
+    error: ErrorDetail
+
+
+_MEANING = {
+    400: "bad request (a broken document, template or filename)",
+    401: "no, an unknown, an expired or a revoked bearer token",
+    403: "the caller's roles do not allow this",
+    404: "unknown skill, template, model or document, or a record the caller may not see",
+    409: "conflict with the current state",
+    413: "request body, message, document or its extracted text over the limit",
+    422: "invalid request: the message names the field",
+    429: "too many requests for this token (see Retry-After)",
+    503: "a dependency (model provider, database, index) is unavailable",
+}
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """The OpenAPI ``responses=`` entries for these statuses, all with the one error model."""
+    out: dict[int | str, dict[str, Any]] = {}
+    for status in statuses:
+        entry: dict[str, Any] = {"model": ErrorResponse, "description": _MEANING.get(status, "error")}
+        if status == 429:
+            entry["headers"] = {"Retry-After": {"description": "seconds until a retry may succeed",
+                                                "schema": {"type": "integer"}}}
+        out[status] = entry
+    return out
+
+
+# What any authenticated route may answer besides its own codes (auth, body limit, validation, rate, 503).
+COMMON_ERRORS = (401, 413, 422, 429, 503)
+# Routes that run a turn, read records, templates or documents.
+ALL_ERRORS = (400, 401, 403, 404, 409, 413, 422, 429, 503)
 
 
 def error_response(status: int, code: str, message: str, **extra: Any) -> JSONResponse:
