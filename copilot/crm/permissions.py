@@ -36,12 +36,12 @@ from sqlalchemy import (
     Integer,
     Numeric,
     Select,
-    String,
     UnaryExpression,
     and_,
     bindparam,
     false,
     literal,
+    literal_column,
     or_,
     select,
     true,
@@ -113,13 +113,18 @@ def _filter(principal: Principal, object_type: str, mode: str) -> ColumnElement[
         return true()
 
     parts = _owned_parts(principal, object_type, mode, model)
-    if not parts.departments and not parts.others and len(parts.chain) <= NARROW_CHAIN:
+    own = _in_ids(model.owner_id, parts.chain)
+    # The related team as an uncorrelated IN (evaluated once), not an EXISTS re-run for every row.
+    team_ids = select(RecordTeamMember.record_id).where(
+        RecordTeamMember.object_type == object_type, _in_ids(RecordTeamMember.user_id, parts.chain)
+    )
+    if parts.narrow:
         # A rep who sees a few records of millions: "id IN (owned UNION ALL team)" lets the database
         # start from those few rows through the owner and team indexes, instead of walking the whole
         # table in the ORDER BY's index order testing an OR on each row (bench/permissions.py).
-        return model.id.in_(union_all(select(model.id).where(parts.own), parts.team_ids))  # type: ignore[no-any-return]
+        return model.id.in_(union_all(select(model.id).where(own), team_ids))  # type: ignore[no-any-return]
     wide = [_in_ids(model.department_id, parts.departments)] if parts.departments else []
-    return or_(parts.own, model.id.in_(parts.team_ids), *wide, *parts.others)
+    return or_(own, model.id.in_(team_ids), *wide, *parts.others)
 
 
 @dataclass(frozen=True)
@@ -127,19 +132,18 @@ class _Parts:
     """The branches of a non-admin, non-partner principal's predicate on an owned type: the record is
     visible when ANY of them holds."""
 
-    chain: tuple[int, ...]
-    own: ColumnElement[bool]  # owned by the user or someone they manage
-    team_ids: Select[Any]  # ids of the records whose related team has one of those people
-    departments: frozenset[int]  # owned by one of these departments (headed, or shared by a rule)
+    chain: tuple[int, ...]  # owner, or related-team member: the user or someone they manage
+    departments: tuple[int, ...]  # owned by one of these departments (headed, or shared by a rule)
     others: tuple[ColumnElement[bool], ...]  # the public pool and condition sharing rules
+
+    @property
+    def narrow(self) -> bool:
+        """A few people's own records only (a rep): nothing department-wide, a short chain."""
+        return not self.departments and not self.others and len(self.chain) <= NARROW_CHAIN
 
 
 def _owned_parts(principal: Principal, object_type: str, mode: str, model: Any) -> _Parts:
-    chain = tuple(sorted(principal.chain_ids))
-    # The related team as an uncorrelated IN (evaluated once), not an EXISTS re-run for every row.
-    team_ids = select(RecordTeamMember.record_id).where(
-        RecordTeamMember.object_type == object_type, _in_ids(RecordTeamMember.user_id, chain)
-    )
+    chain = tuple(sorted(int(i) for i in principal.chain_ids))
     departments: set[int] = set(principal.headed_department_ids)
     others: list[ColumnElement[bool]] = []
     if mode == READ and hasattr(model, "in_public_pool") and principal.ancestor_department_ids:
@@ -157,7 +161,7 @@ def _owned_parts(principal: Principal, object_type: str, mode: str, model: Any) 
             clause = condition_clause(model, grant.condition)
             if clause is not None:
                 others.append(clause)
-    return _Parts(chain, _in_ids(model.owner_id, chain), team_ids, frozenset(departments), tuple(others))
+    return _Parts(chain, tuple(sorted(int(d) for d in departments)), tuple(others))
 
 
 # --- pages: "the n most recent records I may see" ------------------------------------------------
@@ -202,9 +206,7 @@ def page_select(
       newest-first index; walk it for ids only, testing the predicate on the index entries
       (``ix_opp_recent`` holds owner and department, so no rejected row is read), then read n rows.
 
-    Ties are broken by ``id`` (in the order's direction), so a page is deterministic. Without extra
-    ``where`` clauses or condition rules the statements are built once per shape (``_templates``) and
-    only the values change: building SQLAlchemy statements costs more than running these queries.
+    Ties are broken by ``id`` (in the order's direction), so a page is deterministic.
     """
     model: Any = OWNED_TYPES.get(object_type)
     window = limit + max(0, offset)
@@ -216,19 +218,16 @@ def page_select(
     if column is None:
         return None
     parts = _owned_parts(principal, object_type, READ, model)
-    if not parts.departments and not parts.others and len(parts.chain) <= NARROW_CHAIN:
+    if parts.narrow:
         return None  # a rep: the predicate already starts from their few rows
-    departments = sorted(parts.departments)
-    few = 0 < len(departments) <= PAGE_DEPARTMENTS
-    shape = (model, column.key, descending, len(departments) if few else 0)
-    # Built once per shape unless the caller's clauses or a condition rule make it one of a kind.
-    statements = _page_statements(*shape, tuple(where), parts.others) if where or parts.others else _templates(*shape)
-    params: dict[str, Any] = {
-        "chain": list(parts.chain), "departments": departments, "object_type": object_type,
-        "window": window, "take": limit, "skip": max(0, offset),
-    }
+    few = 0 < len(parts.departments) <= PAGE_DEPARTMENTS
+    shape = (model, object_type, column.key, descending, parts.chain, parts.departments, few)
+    # Built once per principal's shape (and kept) unless the caller's clauses or a condition rule
+    # make it one of a kind: building and rendering the statements costs more than running them.
+    statements = _page_statements(*shape, tuple(where), parts.others) if where or parts.others else _kept(*shape)
+    params: dict[str, Any] = {"window": window, "take": limit, "skip": max(0, offset)}
     if statements.cutoff is not None and statements.bounded is not None:
-        cut = {f"d{i}": d for i, d in enumerate(departments)} | {"window": window, "last": window - 1}
+        cut = {f"d{i}": d for i, d in enumerate(parts.departments)} | {"window": window, "last": window - 1}
         cutoff = session.scalar(statements.cutoff, cut)
         if cutoff is not None:  # else the departments hold fewer than n rows: walk
             return Page(statements.bounded, params | {"cutoff": cutoff}, "cutoff")
@@ -244,29 +243,31 @@ class _PageStatements:
 
 def _page_statements(
     model: Any,
+    object_type: str,
     column_key: str,
     descending: bool,
-    n_departments: int,
+    chain: tuple[int, ...],
+    departments: tuple[int, ...],
+    few: bool,
     where: tuple[ColumnElement[bool], ...] = (),
     others: tuple[ColumnElement[bool], ...] = (),
 ) -> _PageStatements:
-    """The page statements, with named parameters: chain, departments, object_type, window, take,
-    skip; the cut-off query also d0…d{n-1} and last; the bounded page also cutoff."""
+    """The page statements, with named parameters window, take and skip; the cut-off query also
+    d0…d{n-1} and last; the bounded page also cutoff. ``few``: departments few enough for a cut-off."""
     column = getattr(model, column_key)
     ordered_by = column.desc() if descending else column.asc()
     newest = (ordered_by, model.id.desc() if descending else model.id.asc())
-    # The ids are written into the SQL (literal_execute), as _in_ids does, for the same reason.
-    chain = bindparam("chain", type_=Integer, expanding=True, literal_execute=True)
-    departments = bindparam("departments", type_=Integer, expanding=True, literal_execute=True)
     window, take, skip = (bindparam(k, type_=Integer) for k in ("window", "take", "skip"))
     team = select(RecordTeamMember.record_id).where(
-        RecordTeamMember.object_type == bindparam("object_type", type_=String), RecordTeamMember.user_id.in_(chain)
+        RecordTeamMember.object_type == object_type, _id_list(RecordTeamMember.user_id, chain)
     )
-    # The same branches as _filter's OR, written once more with named parameters (a test compares).
-    branches = [model.department_id.in_(departments), model.owner_id.in_(chain), model.id.in_(team), *others]
+    # The same branches as _filter's OR (the page property test compares them with the oracle).
+    branches = [
+        _id_list(model.department_id, departments), _id_list(model.owner_id, chain), model.id.in_(team), *others
+    ]
     walk_ids = select(model.id).where(or_(*branches), *where).order_by(*newest).limit(window).subquery()
     walk = _by_ids(model, walk_ids).order_by(*newest).offset(skip).limit(take)
-    if not n_departments:
+    if not few:
         return _PageStatements(walk)
     # Ordered by the column alone: the n-th value does not depend on how ties are broken, and
     # (department_id, col) then serves each department's top n without a sort.
@@ -276,7 +277,7 @@ def _page_statements(
         .order_by(ordered_by)
         .limit(window)
         .subquery()
-        for i in range(n_departments)
+        for i in range(len(departments))
     ]
     merged = union_all(*(select(t.c.v) for t in tops)).subquery()
     # The value as the database stores it (NullType: no conversion either way). SQLite keeps datetimes
@@ -293,8 +294,27 @@ def _page_statements(
 
 
 @functools.lru_cache(maxsize=256)
-def _templates(model: Any, column_key: str, descending: bool, n_departments: int) -> _PageStatements:
-    return _page_statements(model, column_key, descending, n_departments)
+def _kept(
+    model: Any,
+    object_type: str,
+    column_key: str,
+    descending: bool,
+    chain: tuple[int, ...],
+    departments: tuple[int, ...],
+    few: bool,
+) -> _PageStatements:
+    """``_page_statements`` kept per principal's shape: a manager's next page, or the same question
+    in the next turn, reuses the built statements and SQLAlchemy's compiled SQL for them (ids and
+    all), instead of rendering a region head's ~1,000 ids into the SQL again (~1 us each)."""
+    return _page_statements(model, object_type, column_key, descending, chain, departments, few)
+
+
+def _id_list(column: Any, ids: tuple[int, ...]) -> ColumnElement[bool]:
+    """``column IN (1, 2, …)`` with the ids in the SQL text itself, rendered once: safe because every
+    id went through int() (_owned_parts); an empty list matches nothing."""
+    if not ids:
+        return false()
+    return column.op("IN", is_comparison=True)(literal_column("(" + ", ".join(str(int(i)) for i in ids) + ")"))  # type: ignore[no-any-return]
 
 
 def _by_ids(model: Any, ids: Any) -> Select[Any]:
