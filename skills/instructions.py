@@ -20,6 +20,8 @@ from typing import Any
 
 import yaml
 
+from copilot.core.locale import has_cjk
+
 VOCAB_PATH = Path(__file__).parent / "vocab" / "instructions.yaml"
 MAX_COUNT = 5  # more variants than this is no longer "variants"; the skill says it capped the number
 
@@ -302,7 +304,7 @@ def _instruction_clause(clause: str) -> bool:
 
 def _stated(message: str) -> list[str]:
     pv = vocab()["plan"]
-    lang = "zh" if re.search(r"[\u4e00-\u9fff]", message) else "en"
+    lang = "zh" if has_cjk(message) else "en"
     low = message.lower()
     intros = sorted(pv["zh_intro"] if lang == "zh" else pv["en_intro"], key=len, reverse=True)
     best: tuple[int, int] | None = None

@@ -17,6 +17,7 @@ import re
 from typing import Any
 
 from copilot.core.errors import BadRequest
+from copilot.core.locale import detect_locale, has_cjk
 from retrievers.crm_records import RecordRetriever
 from retrievers.facts import Fact
 from skills.base import PriorTurn, SkillContext, SkillRequest, SkillResult
@@ -42,14 +43,12 @@ STATUS_WORDS = {
 }
 NOTE_HEAD = {"zh": "【给坐席的说明】", "en": "[Note for the agent]"}
 _ETIQUETTE = re.compile(r"礼仪|话术|etiquette|reply guideline", re.IGNORECASE)
-_CJK = re.compile(r"[\u4e00-\u9fff]")
 
 
 def customer_language(text: str) -> str:
-    """zh when the customer wrote Chinese characters, en when they wrote Latin words only."""
-    if _CJK.search(text):
-        return "zh"
-    return "en" if re.search(r"[A-Za-z]{2,}", text) else "zh"
+    """zh when the customer wrote Chinese characters, en when they wrote Latin words only (the one
+    detector, copilot.core.locale)."""
+    return detect_locale(text, "zh")
 
 
 def salutation(name: str, lang: str, register: str) -> str:
@@ -57,7 +56,7 @@ def salutation(name: str, lang: str, register: str) -> str:
     if not name:
         return ""
     if lang == "zh":
-        return f"{name[0]}工" if _CJK.match(name) else name
+        return f"{name[0]}工" if has_cjk(name[0]) else name
     first = name.split()[0]
     return first if register == "friendly" else name
 
@@ -265,7 +264,7 @@ def _notes(inst: Instructions, hits: list[dict[str, str]], skipped: list[str], a
             if zh
             else "The customer says they did the suggested checks; the draft does not ask again."
         )
-    if lang == "en" and any(_CJK.search(x) for x in inst.stated):
+    if lang == "en" and any(has_cjk(x) for x in inst.stated):
         notes.append("Your plan is quoted as you wrote it (in Chinese): the offline writer does not translate it.")
     if inst.count and inst.count > MAX_VARIANTS:
         notes.append(f"最多写 {MAX_VARIANTS} 个版本。" if zh else f"At most {MAX_VARIANTS} variants.")
