@@ -51,9 +51,11 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import operators
+from sqlalchemy.sql.expression import ColumnClause, Exists, ScalarSelect, Subquery, TableClause, TextClause
+from sqlalchemy.sql.schema import Table
 from sqlalchemy.types import NullType
 
-from copilot.core.errors import BadRequest, ConfigError, NotFound
+from copilot.core.errors import BadRequest, ConfigError, Forbidden, NotFound
 from copilot.crm.models import (
     CATALOG_TYPES,
     CHILD_TYPES,
@@ -551,6 +553,59 @@ def mask(principal: Principal, object_type: str, data: Mapping[str, Any]) -> dic
         return dict(data)
     allowed = visible_fields(principal, object_type)
     return {k: v for k, v in data.items() if k in allowed}
+
+
+# --- what a query handed to the repository may name ---------------------------------------------------
+
+# The one column of ``Records.visible_ids``: a sub-select that carries it was built by the repository,
+# with the principal's read predicate inside.
+VISIBLE_IDS_LABEL = "records_visible_id"
+
+
+def check_query_parts(principal: Principal, object_type: str, parts: Iterable[Any]) -> None:
+    """Refuse filters, orderings and selected columns that would reach past the policy (Forbidden).
+
+    A part may name the object's own columns only, minus those field-level security hides from the
+    principal (a filter on a hidden amount reveals it one comparison at a time). Another table's rows
+    come in only through ``visible_ids`` sub-selects; any other sub-select, and raw SQL text, is refused:
+    the repository, not the caller, decides which rows a query may touch.
+    """
+    table = model_for(object_type).__table__  # type: ignore[attr-defined]
+    hidden = hidden_fields(principal, object_type)
+    stack = [_clause(p) for p in parts]
+    while stack:
+        element = stack.pop()
+        if element is None:
+            continue
+        if isinstance(element, ScalarSelect | Subquery | Exists):
+            element = element.element
+        if isinstance(element, Select):
+            if list(element.selected_columns.keys()) != [VISIBLE_IDS_LABEL]:
+                raise Forbidden(f"a {object_type} query may use other records only through visible_ids()")
+            continue  # built by the repository, with the principal's read predicate inside
+        if isinstance(element, TextClause | TableClause) and not isinstance(element, Table):
+            raise Forbidden(f"a {object_type} query may not contain SQL text")
+        if isinstance(element, Table):
+            if element is not table:
+                raise Forbidden(f"a {object_type} query may not name the table {element.name!r}")
+            continue
+        if isinstance(element, ColumnClause):
+            if element.table is None and element.name == "*":
+                continue  # count(*)
+            if element.table is not table:
+                where = getattr(element.table, "name", "no table")
+                raise Forbidden(f"a {object_type} query may name its own columns only, not {where}.{element.name}")
+            if element.key in hidden:
+                raise Forbidden(f"{object_type}.{element.key} is not visible to you")
+            continue
+        stack.extend(element.get_children())
+
+
+def _clause(part: Any) -> Any:
+    if isinstance(part, type):  # a mapped class: "the whole row", column by column as masked later
+        return None
+    coerce = getattr(part, "__clause_element__", None)
+    return coerce() if callable(coerce) else part
 
 
 def to_dict(record: Any) -> dict[str, Any]:

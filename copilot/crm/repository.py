@@ -21,8 +21,10 @@ from sqlalchemy.orm import Session
 from copilot.crm.models import User
 from copilot.crm.permissions import (
     READ,
+    VISIBLE_IDS_LABEL,
     WRITE,
     can,
+    check_query_parts,
     get_visible,
     model_for,
     page_select,
@@ -70,6 +72,9 @@ class Records:
     # --- many records ------------------------------------------------------------------------
 
     def _select(self, object_type: str, what: Sequence[Any], where: Iterable[Any]) -> Select[Any]:
+        where = builtins.list(where)
+        # Own columns the principal may see, other records only through visible_ids (the policy decides).
+        check_query_parts(self.__principal, object_type, [*what, *where])
         return select(*what).where(read_filter(self.__principal, object_type), *where)
 
     def list(
@@ -82,6 +87,7 @@ class Records:
     ) -> builtins.list[Any]:
         """Records of ``object_type`` matching ``where``, among those the principal may read."""
         model = model_for(object_type)
+        check_query_parts(self.__principal, object_type, [*where, *_parts(order_by)])
         if order_by is not None and limit is not None:
             # A manager's "newest n" has its own plan, same rows (permissions.page_select).
             page = page_select(
@@ -112,6 +118,7 @@ class Records:
     ) -> builtins.list[tuple[Any, ...]]:
         """Selected columns (of this object's table) of the visible records, as tuples. ``group_by``: for
         aggregates over visible rows only (the last activity per deal)."""
+        check_query_parts(self.__principal, object_type, [*_parts(order_by), *group_by])
         stmt = self._select(object_type, list(columns), where)
         if group_by:
             stmt = stmt.group_by(*group_by)
@@ -121,7 +128,7 @@ class Records:
     def visible_ids(self, object_type: str, *where: ColumnElement[bool]) -> Select[Any]:
         """``SELECT id`` of the visible records matching ``where``: for ``column.in_(...)`` filters."""
         model: Any = model_for(object_type)
-        return self._select(object_type, [model.id], where)
+        return self._select(object_type, [model.id.label(VISIBLE_IDS_LABEL)], where)
 
     def masked(self, object_type: str, record: Any) -> dict[str, Any]:
         """The record's fields that field-level security lets this principal see."""
@@ -162,6 +169,12 @@ class Records:
             stmt = stmt.where(User.partner_id == self.__principal.partner_id)
         stmt = stmt.order_by(User.id).limit(max(1, min(limit, MAX_ROWS)))
         return [(int(i), str(u), str(n)) for i, u, n in self.__session.execute(stmt)]
+
+
+def _parts(order_by: Any) -> builtins.list[Any]:
+    if order_by is None:
+        return []
+    return builtins.list(order_by) if isinstance(order_by, list | tuple) else [order_by]
 
 
 def _bounded(limit: int | None) -> int:

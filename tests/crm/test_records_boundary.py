@@ -18,12 +18,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, literal_column, select, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session, object_session, sessionmaker
 
-from copilot.core.errors import NotFound
-from copilot.crm.models import Contract, Opportunity, Ticket
+from copilot.core.errors import Forbidden, NotFound
+from copilot.crm.models import Account, Contract, Opportunity, Ticket
 from copilot.crm.permissions import can
 from copilot.crm.principal import Principal
 from copilot.crm.repository import Records
@@ -163,6 +163,51 @@ def test_records_cannot_be_rebound_or_extended(
         with pytest.raises(AttributeError):
             records.session = session  # type: ignore[attr-defined]
         assert not [n for n in dir(records) if not n.startswith("_") and isinstance(getattr(records, n), FORBIDDEN)]
+
+
+def test_a_filter_cannot_reach_past_the_repository(
+    demo_runtime: Runtime, principal_for: Callable[[str], Principal], hidden: dict[str, int]
+) -> None:
+    """What a forgetful skill would write (a raw sub-select, a join condition on another table, SQL
+    text) is refused; the repository's own ``visible_ids`` sub-select is the way to other records."""
+    with demo_runtime.sessions() as session:
+        records = Records(session, principal_for("rep_south_1"))
+        raw = select(Opportunity.account_id).where(Opportunity.id == hidden["opportunity"])
+        for where in (
+            Account.id.in_(raw),  # an unfiltered sub-select: would say which account the hidden deal is on
+            Account.id == Opportunity.account_id,  # another table without visible_ids
+            text("1=1"),
+            literal_column("owner_id") > 0,
+        ):
+            with pytest.raises(Forbidden):
+                records.list("account", where)
+            with pytest.raises(Forbidden):
+                records.count("account", where)
+        with pytest.raises(Forbidden):
+            records.rows("account", Account.id, order_by=Opportunity.amount)
+        through = records.list("account", Account.id.in_(records.visible_ids("opportunity", Opportunity.id > 0)))
+        assert through and all(records.may_read("account", a.id) for a in through)
+
+
+def test_a_field_hidden_from_the_user_cannot_be_selected_filtered_or_sorted_on(
+    demo_runtime: Runtime, principal_for: Callable[[str], Principal]
+) -> None:
+    """A service agent may not see contract amounts (field_access.yaml): a filter ``amount > x`` would
+    reveal them one comparison at a time, so it is refused like the column itself."""
+    with demo_runtime.sessions() as session:
+        agent = Records(session, principal_for("service_agent_1"))
+        for attempt in (
+            lambda: agent.count("contract", Contract.amount > 1_000_000),
+            lambda: agent.rows("contract", Contract.id, Contract.margin),
+            lambda: agent.list("contract", order_by=Contract.amount.desc(), limit=1),
+            lambda: agent.visible_ids("contract", Contract.margin > 30),
+        ):
+            with pytest.raises(Forbidden, match="not visible to you"):
+                attempt()
+        assert agent.count("contract") == agent.count("contract", Contract.status.is_not(None)) + agent.count(
+            "contract", Contract.status.is_(None))  # fmt: skip
+        rep = Records(session, principal_for("rep_east_1"))
+        assert rep.count("contract", Contract.amount > 0) >= 1  # the same filter is fine where the field is visible
 
 
 # Python cannot make an attribute private; this keeps skills off the doors it leaves open.
