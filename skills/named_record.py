@@ -87,8 +87,12 @@ def find_account(records: Records, question: str, rules: dict[str, Any]) -> Look
 
 def _deal_of(records: Records, account_id: int, question: str) -> Named | None:
     deals = records.rows(
-        "opportunity", Opportunity.id, Opportunity.name, Opportunity.stage,
-        where=[Opportunity.account_id == account_id], order_by=Opportunity.id,
+        "opportunity",
+        Opportunity.id,
+        Opportunity.name,
+        Opportunity.stage,
+        where=[Opportunity.account_id == account_id],
+        order_by=Opportunity.id,
     )
     low = question.lower()
 

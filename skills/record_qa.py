@@ -139,7 +139,7 @@ def _unpaid(fact: Fact) -> bool:
 
 
 def _outstanding_total(facts: list[Fact], on: dt.date, locale: str) -> str | None:
-    """"合计未收 X（N 期），其中已逾期 Y（M 期）", from visible amounts only; None when any is hidden."""
+    """ "合计未收 X（N 期），其中已逾期 Y（M 期）", from visible amounts only; None when any is hidden."""
     if not facts:
         return None
     owed, late, n_late = Decimal(0), Decimal(0), 0

@@ -220,7 +220,7 @@ def test_a_managers_view_of_the_teams_deals_at_risk(session: Session, demo_runti
 
 
 def test_a_follow_up_refines_the_named_actions_draft(session: Session, demo_runtime: Runtime) -> None:
-    """"把第二条建议的草稿改得更正式一点" after the first answer on deal 23: same record, second draft formal."""
+    """ "把第二条建议的草稿改得更正式一点" after the first answer on deal 23: same record, second draft formal."""
     from skills.base import PriorTurn
 
     first, _ = ask(session, demo_runtime, "sales_mgr_east", opp=23)

@@ -128,7 +128,7 @@ def _unpaid(runtime: Runtime, account_id: int) -> list[tuple[int, Any]]:
 
 
 def test_what_is_still_unpaid_lists_the_unpaid_instalments_and_the_total(skills_runtime: Runtime) -> None:
-    """"receivables 还有多少没收" on 南京金陵's deal: the unpaid instalments and what they owe, not the paid ones."""
+    """ "receivables 还有多少没收" on 南京金陵's deal: the unpaid instalments and what they owe, not the paid ones."""
     assert detect_topics("receivables 还有多少没收") == ["outstanding"]
     result = ask(skills_runtime, "rep_east_1", "record_qa", "receivables 还有多少没收", "opportunity:18")
     unpaid = _unpaid(skills_runtime, 7)
