@@ -86,10 +86,19 @@ def load_questions(path: Path = DATASET) -> list[Question]:
 
 
 Search = Callable[[str, AclScope, int], "Sequence[SearchHit]"]
+# The product's door: a search as one user (Assistant.search_knowledge), for the harness.
+SearchAs = Callable[[str, Principal, int], "Sequence[SearchHit]"]
 
 
-def evaluate(search: Search, questions: Sequence[Question], principals: dict[str, Principal]) -> dict[str, Any]:
-    """Metrics per language (and ``all``) plus one row per question."""
+def evaluate(
+    search: Search | None,
+    questions: Sequence[Question],
+    principals: dict[str, Principal],
+    *,
+    search_as: SearchAs | None = None,
+) -> dict[str, Any]:
+    """Metrics per language (and ``all``) plus one row per question. ``search`` gets the asker's ACL scope
+    (index variants); ``search_as`` gets the asker (the service's search, with its checks and audit row)."""
     from eval import ragas_metrics
 
     per_lang: dict[str, list[tuple[int | None, float]]] = defaultdict(list)
@@ -97,7 +106,12 @@ def evaluate(search: Search, questions: Sequence[Question], principals: dict[str
     cases = []
     for q in questions:
         started = time.perf_counter()
-        hits = search(q.question, acl_scope(principals[q.asker]), DEPTH)
+        asker = principals[q.asker]
+        if search_as is not None:
+            hits = search_as(q.question, asker, DEPTH)
+        else:
+            assert search is not None, "evaluate needs search or search_as"
+            hits = search(q.question, acl_scope(asker), DEPTH)
         ms = (time.perf_counter() - started) * 1000
         rank = next((i for i, h in enumerate(hits) if h.doc_id in q.relevant), None)
         per_lang[q.lang].append((rank, ms))
@@ -130,24 +144,23 @@ def _ensure_demo(index: KnowledgeIndex, max_bytes: int) -> None:
     ingest_paths(index, [DEMO_CORPUS], max_bytes=max_bytes, prune=True)
 
 
-def _principals(runtime: Runtime) -> dict[str, Principal]:
-    """The demo users from the CRM database when it is there, else as api.md describes them."""
-    principals = demo_principals()
-    try:
-        from copilot.crm.principal import load_principal
-
-        with runtime.sessions() as session:
-            for name in list(principals):
-                principals[name] = load_principal(session, name)
-    except Exception:  # no demo database: the constructed principals stand in
-        principals = demo_principals()
-    return principals
-
-
 def run_suite(runtime: Runtime) -> dict[str, Any]:
-    """Harness entry: hybrid search over the runtime's index (the demo corpus is ingested if needed)."""
+    """Harness entry: each question searched as its asker through the product's door
+    (``Assistant.search_knowledge``: the query checks, the ACL inside the index, an audit row), the
+    askers loaded from the CRM database like any signed-in user (an unknown one is an error, never a
+    stand-in). The demo corpus is ingested if needed."""
+    from copilot.crm.principal import load_principal
+
     _ensure_demo(runtime.kb, runtime.settings.max_document_bytes)
-    result = evaluate(lambda q, t, k: runtime.kb.search(q, t, k), load_questions(), _principals(runtime))
+    questions = load_questions()
+    with runtime.sessions() as session:
+        principals = {name: load_principal(session, name) for name in sorted({q.asker for q in questions})}
+
+        def through_the_door(query: str, principal: Principal, k: int) -> Sequence[SearchHit]:
+            return runtime.assistant.search_knowledge(session, principal, query, k)
+
+        result = evaluate(None, questions, principals, search_as=through_the_door)
+        session.commit()
     result["gates"] = {name: {"min": value} for name, value in GATES.items()}
     return result
 
