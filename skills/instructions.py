@@ -317,8 +317,12 @@ def _stated(message: str) -> list[str]:
         rest = message[best[1] :]
     else:
         m = re.search(r"(?:回复|回|reply|respond|answer)[^：:\n]{0,8}[：:]\s*(.+)", message, re.IGNORECASE)
+        say = "|".join(re.escape(w) for w in pv["zh_reply_say"])
+        m = m or re.search(rf"(?:{say})[^。！？\n说]{{0,8}}?[，,]?\s*(?:就)?说(?!明)[:：]?\s*(.+)", message)
         if m:
             rest = m.group(1)
+    if not rest:
+        return _asked(message, lang) or _service_clauses(message, lang)
     rest = re.sub(r"^[\s,，:：]*(?:说|一下|一声|下)?[\s,，:：]*", "", rest)
     end = min([i for c in _SENTENCE_END if (i := rest.find(c)) >= 0] or [len(rest)])
     sentence = rest[:end]
@@ -334,8 +338,46 @@ def _stated(message: str) -> list[str]:
         kept.append(clause.strip())
     joiner = "，" if lang == "zh" else ", "
     text = _swap_pronouns(joiner.join(kept), lang).strip(" 。.")
-    if len(text) < 2:
+    if len(text) < (3 if lang == "zh" else 6):
         return []
+    return [text[0].upper() + text[1:] if lang == "en" else text, *_asked(message, lang)]
+
+
+def _asked(message: str, lang: str) -> list[str]:
+    """A question the agent wants put to the customer, as the reply asks it."""
+    pv = vocab()["plan"]
+    low = message.lower()
+    for intro in sorted(pv["zh_ask"] if lang == "zh" else pv["en_ask"], key=len, reverse=True):
+        pos = _find(low, intro.lower())
+        if pos < 0:
+            continue
+        rest = message[pos + len(intro) :].lstrip("：:，, ")
+        end = min([i for c in "。！？!?\n；;" if (i := rest.find(c)) >= 0] or [len(rest)])
+        question = _swap_pronouns(rest[:end].strip(" ，,"), lang)
+        if len(question) < 2 or _instruction_clause(question):
+            return []
+        if lang == "zh" and intro.startswith(("请", "让")):
+            verb = re.sub(r"^[请让](?:客户|他|她)", "", intro)  # "请客户确认" → "确认"
+            return [f"请您{verb}{question}"]
+        if lang == "zh":
+            return [f"想跟您确认一下：{question}？"]
+        return [f"Could you let us know {question}?"]
+    return []
+
+
+def _service_clauses(message: str, lang: str) -> list[str]:
+    """No intro word: clauses after the first whose subject is the service side are the agent's plan."""
+    pv = vocab()["plan"]
+    subjects = pv["zh_subjects"] if lang == "zh" else pv["en_subjects"]
+    clauses = [c.strip() for c in re.split(r"[，,；;。.!！?？\n]", message) if c.strip()]
+    kept = [
+        c
+        for c in clauses[1:]
+        if c.lower().startswith(tuple(s.lower() for s in subjects)) and not _instruction_clause(c)
+    ]
+    if not kept:
+        return []
+    text = _swap_pronouns(("，" if lang == "zh" else ", ").join(kept), lang)
     return [text[0].upper() + text[1:] if lang == "en" else text]
 
 

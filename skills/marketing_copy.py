@@ -232,6 +232,12 @@ def _pick(claims: list[Claim], i: int, n: int) -> list[Claim]:
     return rotated[:n]
 
 
+SMS_CLOSINGS = {
+    ("zh", "on"): ["", "，期待您的参与", "，欢迎莅临"],
+    ("zh", "over"): ["", "，感谢关注", "，欢迎咨询"],
+    ("en", "on"): ["", ", hope to see you", ", see you there"],
+    ("en", "over"): ["", ", thank you", ", ask us for more"],
+}
 OPENERS = {
     "zh": {
         None: ["{a}您好！", "致{a}：", "各位{a}："],
@@ -296,6 +302,14 @@ def _draft(channel: str, i: int, v: dict[str, Any], picked: list[Claim], zh: boo
             else f"{brand}{name}"
         )
         core = lead + ("：" if zh else ": ") + (picked[0].text if picked else "")
+        if event and char_count(f"{core}，{tail}") > v["sms_limit"]:
+            # The event is the message; a claim that does not fit whole is left out, not cut, and the
+            # variants differ in their closing words instead.
+            closings = SMS_CLOSINGS[("zh" if zh else "en", "over" if state == "over" else "on")]
+            closing = closings[i % len(closings)]
+            bare = f"{brand}{event}"  # without the product name when the closing needs the room
+            options = [lead + closing, bare + closing, lead]
+            core = next((o for o in options if char_count(f"{o}，{tail}") <= v["sms_limit"]), lead)
         # As many of the variant's claims as fit the limit, whole (an SMS is counted character by character).
         for extra in [c.text for c in v["all_claims"] if c.text not in core][: 2 + i]:
             longer = core + ("，" if zh else ", ") + extra
@@ -428,14 +442,55 @@ def _limit(text: str, limit: int | None, tail: str = "") -> str:
     return trim_to(text, limit)
 
 
-def _campaign_named(ctx: SkillContext, message: str) -> Campaign | None:
-    """A campaign the words name (most of its name's wording is in the message)."""
-    best: tuple[float, Campaign] | None = None
-    for camp in ctx.records.list("campaign", order_by=Campaign.id):
-        score = len(_bigrams(camp.name) & _bigrams(message)) / (len(_bigrams(camp.name)) or 1)
-        if score >= 0.5 and (best is None or score > best[0]):
-            best = (score, camp)
-    return best[1] if best else None
+_PRODUCT_CODE = re.compile(r"[A-Za-z]{2}-?[0-9A-Za-z]+")
+_MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
+
+
+def _campaign_named(ctx: SkillContext, message: str, today: dt.date) -> Campaign | None:
+    """A campaign the words name: by its date ("12月5号的发布会"), or by its name's wording — most of it,
+    or clearly more of it than of any other ("华南沙龙"). Product codes in a name do not count: "写一条
+    CR-7 的朋友圈" is about the product, not about the CR-7 launch livestream."""
+    camps = list(ctx.records.list("campaign", order_by=Campaign.id))
+    dates = _dates_in(message, today)
+    on_date = [c for c in camps if c.start_date in dates]
+    if len(on_date) == 1:
+        return on_date[0]
+    grams = _bigrams(_PRODUCT_CODE.sub(" ", message))
+    scored = []
+    for camp in camps:
+        own = _bigrams(_PRODUCT_CODE.sub(" ", re.sub(r"[（）()·]", "", camp.name)))
+        hits = len(own & grams)
+        scored.append((hits, hits / (len(own) or 1), camp))
+    scored.sort(key=lambda x: (-x[0], -x[1]))
+    if not scored or scored[0][0] < 2:
+        return None
+    best, runner_up = scored[0], (scored[1][0] if len(scored) > 1 else 0)
+    return best[2] if best[1] >= 0.5 or best[0] >= 2 * max(runner_up, 1) else None
+
+
+def _dates_in(message: str, today: dt.date) -> set[dt.date]:
+    """Dates written in the message: 2026-12-05, 12月5日 / 12月5号, Dec 5 (no year: the nearest such day)."""
+    found: set[dt.date] = set()
+    for y, m, d in re.findall(r"(\d{4})[-/年](\d{1,2})[-/月](\d{1,2})", message):
+        found.add(_safe_date(int(y), int(m), int(d)))
+    pairs = [(int(m), int(d)) for m, d in re.findall(r"(?<![\d年/-])(\d{1,2})月(\d{1,2})[日号]", message)]
+    for word, d in re.findall(r"\b([A-Za-z]{3,9})\.?\s+(\d{1,2})\b", message):
+        if word[:3].lower() in _MONTHS:
+            pairs.append((_MONTHS.index(word[:3].lower()) + 1, int(d)))
+    for m, d in pairs:
+        day = _safe_date(today.year, m, d)
+        if day != dt.date.min and day < today - dt.timedelta(days=180):
+            day = _safe_date(today.year + 1, m, d)
+        found.add(day)
+    found.discard(dt.date.min)
+    return found
+
+
+def _safe_date(y: int, m: int, d: int) -> dt.date:
+    try:
+        return dt.date(y, m, d)
+    except ValueError:
+        return dt.date.min
 
 
 def _product(ctx: SkillContext, request: SkillRequest, campaign_product: int | None) -> Product | None:
@@ -560,7 +615,7 @@ def run(request: SkillRequest, ctx: SkillContext) -> SkillResult:
     campaign_id = inp.get("campaign_id") or (
         request.context.object_id if request.context and request.context.object_type == "campaign" else None
     )
-    if not campaign_id and (named := _campaign_named(ctx, request.message)):
+    if not campaign_id and (named := _campaign_named(ctx, request.message, today)):
         named_product = ctx.records.first("product", Product.code == str(inp.get("product") or "").upper())
         if named_product is None or named.product_id in (None, named_product.id):
             campaign_id = named.id

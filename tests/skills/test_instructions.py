@@ -59,3 +59,29 @@ def test_counting_and_trimming_like_a_marketer() -> None:
     cut = trim_to("第一句很长很长的内容，第二句也不短，第三句", 14, "回T退订")
     assert char_count(cut) <= 14 and cut.endswith("回T退订")
     assert checks_done("按你说的做了，报警暂时消除了") and not checks_done("还是报警")
+
+
+@pytest.mark.parametrize(
+    ("message", "stated"),
+    [
+        ("帮客户回个话，说工程师后天上午过去", ["工程师后天上午过去"]),
+        ("写个回复给客户，让他放心，我们今天就安排人", ["请您放心，我们今天就安排人"]),
+        ("起草一个回复，请客户确认报警是否还会出现", ["请您确认报警是否还会出现"]),
+        ("回复一下，顺便问问客户设备现在还报不报警", ["想跟您确认一下：设备现在还报不报警？"]),
+        (
+            "write a short English reply telling the customer we'll call them this afternoon",
+            ["We'll call you this afternoon"],
+        ),
+        ("帮我回复客户，说明一下情况", []),
+        ("帮我回复客户", []),
+    ],
+)
+def test_what_the_agent_wants_said(message: str, stated: list[str]) -> None:
+    assert read_instructions(message, "zh").stated == stated
+
+
+def test_audiences_people_name() -> None:
+    assert read_instructions("给老客户发一条企业微信", "zh").audience == "老客户"
+    assert read_instructions("面向快消品牌的渠道经理", "zh").audience == "快消品牌的渠道经理"
+    assert read_instructions("面向制造业客户的推广文案", "zh").audience == "制造业客户"
+    assert read_instructions("给这次研讨会写邀请邮件", "zh").audience is None
