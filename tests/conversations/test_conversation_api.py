@@ -60,9 +60,7 @@ def test_another_users_conversation_is_not_found(conv_client: TestClient, conv_a
     assert conv_client.delete(f"/v1/conversations/{cid}", headers=other).status_code == 404
     assert cid not in {c["id"] for c in conv_client.get("/v1/conversations", headers=other).json()["conversations"]}
     # Continuing someone else's conversation is refused the same way, before any skill runs.
-    response = conv_client.post(
-        "/v1/assist", json={"message": "更正式一点", "conversation_id": cid}, headers=other
-    )
+    response = conv_client.post("/v1/assist", json={"message": "更正式一点", "conversation_id": cid}, headers=other)
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "conversation_not_found"
     response = conv_client.post(
@@ -148,3 +146,21 @@ def test_a_number_that_is_no_option_is_not_a_choice(conv_client: TestClient, con
     asked = assist(conv_client, conv_auth, AGENT, message="帮我回复客户")
     again = assist(conv_client, conv_auth, AGENT, message="9", conversation_id=asked["conversation_id"])
     assert again["routing"]["method"] != "choice"
+
+
+def test_copy_with_no_product_asks_which_and_the_answer_writes_it(conv_client: TestClient, conv_auth: Auth) -> None:
+    """Never a 400: the marketer gets the question with choices, and "2" (or a name) writes the copy."""
+    asked = assist(conv_client, conv_auth, "marketer_1", message="写一封活动邀请函，对象是医疗器械经销商")
+    assert asked["skill"] == "marketing_copy"
+    need = asked["data"]["needs_choice"]
+    assert need["for_skill"] == "marketing_copy" and len(need["options"]) >= 2
+    products = [i for i, o in enumerate(need["options"]) if o.get("value")]
+    assert products, need
+    pick = products[0]
+    written = assist(
+        conv_client, conv_auth, "marketer_1", message=str(pick + 1), conversation_id=asked["conversation_id"]
+    )
+    assert written["skill"] == "marketing_copy" and written["routing"]["method"] == "choice"
+    assert "needs_choice" not in written["data"]
+    turns = conv_client.get(f"/v1/conversations/{asked['conversation_id']}", headers=conv_auth("marketer_1")).json()
+    assert turns["turns"][-1]["message"] == str(pick + 1)
