@@ -93,7 +93,7 @@ class SkillSettings:
     # Mask people's names from the records before a prompt leaves for a model (phones/e-mails always are).
     mask_contact_names: bool = True
     # How much of a long message a parser or a search looks at (copilot.core.bounds.query_text).
-    max_query_chars: int = 200
+    max_query_chars: int = 128
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SkillSettings:

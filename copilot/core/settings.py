@@ -41,7 +41,7 @@ class Settings(BaseSettings):
     )
     # Bounds (applied by copilot.core.bounds and the API's middleware).
     max_message_chars: int = 4000
-    max_query_chars: int = Field(default=200, description="what routing and search embed of a long message")
+    max_query_chars: int = Field(default=128, description="what routing and search embed of a long message")
     max_document_bytes: int = 2_000_000
     max_document_chars: int = Field(default=100_000, description="text extracted from one KB document")
     max_expansion_ratio: int = Field(
