@@ -8,15 +8,12 @@ Create Date: 2026-12-01 22:00:00
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
 import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0003"
-# Follows 0002 (token expiry). Until that file lands in the tree this revision follows 0001, so the chain
-# stays linear (one head) for everyone running migrations meanwhile.
-down_revision: str | None = "0002" if any(Path(__file__).parent.glob("0002_*.py")) else "0001"
+down_revision: str | None = "0002"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
