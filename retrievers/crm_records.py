@@ -235,9 +235,16 @@ class RecordRetriever:
         """The record (404 if invisible) with its related records. Raises NotFound/BadRequest."""
         record = self.records.get(object_type, record_id)
         bundle = RecordBundle(object_type, record, record_fact(self.principal, object_type, record, self.locale))
-        gather = getattr(self, f"_related_{object_type}", None)
-        if gather is not None:
-            gather(bundle)
+        related = {
+            "account": self._related_account,
+            "opportunity": self._related_opportunity,
+            "contact": self._related_contact,
+            "ticket": self._related_ticket,
+            "device": self._related_device,
+            "campaign": self._related_campaign,
+        }
+        if object_type in related:  # other types (product, contract, ...) are shown on their own
+            related[object_type](bundle)
         for kind, rows in bundle.records.items():
             bundle.related.extend(self.facts_for(kind, rows))
         return bundle

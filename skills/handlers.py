@@ -7,12 +7,21 @@ A new skill adds its ``skills/defs/<name>.yaml`` and one line here; ``handler_fo
 from __future__ import annotations
 
 from copilot.core.errors import ConfigError
-from skills import marketing_copy, next_best_action, record_qa, reply_suggestion, ticket_lookup, troubleshoot
+from skills import (
+    marketing_copy,
+    next_best_action,
+    record_lookup,
+    record_qa,
+    reply_suggestion,
+    ticket_lookup,
+    troubleshoot,
+)
 from skills.base import Handler, SkillSpec
 
 HANDLERS: dict[str, Handler] = {
     "marketing_copy": marketing_copy.run,
     "next_best_action": next_best_action.run,
+    "record_lookup": record_lookup.run,
     "record_qa": record_qa.run,
     "reply_suggestion": reply_suggestion.run,
     "ticket_lookup": ticket_lookup.run,

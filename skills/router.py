@@ -23,7 +23,7 @@ from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 import yaml
@@ -106,6 +106,14 @@ def split_labelled(items: Sequence[Labelled], heldout_every: int = 3) -> tuple[l
 
 # --------------------------------------------------------------------------------------------------
 # Data the router reads: fitted parameters, lexical cues, the chit-chat route.
+
+
+@runtime_checkable
+class _BatchQueries(Protocol):
+    """An embedder that can also embed many queries in one call (a batching backend; the bundled ones embed
+    one query per call, so the router then embeds them one by one)."""
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray: ...
 
 
 @dataclass
@@ -461,9 +469,9 @@ class Router:
         missing = [t for t in dict.fromkeys(texts) if (model, t) not in _QUERY_CACHE]
         # A batch call is several times faster than one call per text (fit and evaluate embed the whole
         # labelled set); the Embedder protocol only promises embed_query, so batching is opportunistic.
-        batch = getattr(self.embedder, "embed_queries", None)
-        if len(missing) > 1 and callable(batch):
-            for text, vector in zip(missing, np.asarray(batch(missing), dtype=np.float32), strict=True):
+        if len(missing) > 1 and isinstance(self.embedder, _BatchQueries):
+            vectors = np.asarray(self.embedder.embed_queries(missing), dtype=np.float32)
+            for text, vector in zip(missing, vectors, strict=True):
                 _remember((model, text), vector)
         return np.stack([self._embed_query(t) for t in texts])
 
