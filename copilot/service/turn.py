@@ -158,7 +158,8 @@ class Assistant:
         # the skill, the page and the inputs. A preview renders one request on its own.
         conv = None
         if render_only is None:
-            conv = self.conversations.begin(session, principal, request, skill, conversation_id, replayed)
+            with ctx.timed("conversation"):
+                conv = self.conversations.begin(session, principal, request, skill, conversation_id, replayed)
             request, skill, ctx.history = conv.request, conv.skill, conv.request.history
             if conv.method:
                 ctx.locale = request.locale or detect_locale(conv.typed, locale)
