@@ -71,9 +71,14 @@ def _score(question: str, name: str, city: str | None, rules: dict[str, Any]) ->
 
 
 def find_account(records: Records, question: str, rules: dict[str, Any]) -> Lookup:
-    rows = records.rows("account", Account.id, Account.name, Account.city, order_by=Account.id)
+    # Whole rows, FLS-masked: a name or city the asker may not see is simply absent (never a 403).
+    rows = [records.masked("account", a) for a in records.list("account", order_by=Account.id)]
     scored = sorted(
-        ((_score(question, str(name), city, rules), int(aid), str(name)) for aid, name, city in rows if name),
+        (
+            (_score(question, str(r["name"]), r.get("city"), rules), int(r["id"]), str(r["name"]))
+            for r in rows
+            if r.get("name")
+        ),
         reverse=True,
     )
     scored = [s for s in scored if s[0] > 0]
@@ -86,14 +91,11 @@ def find_account(records: Records, question: str, rules: dict[str, Any]) -> Look
 
 
 def _deal_of(records: Records, account_id: int, question: str) -> Named | None:
-    deals = records.rows(
-        "opportunity",
-        Opportunity.id,
-        Opportunity.name,
-        Opportunity.stage,
-        where=[Opportunity.account_id == account_id],
-        order_by=Opportunity.id,
-    )
+    masked = [
+        records.masked("opportunity", o)
+        for o in records.list("opportunity", Opportunity.account_id == account_id, order_by=Opportunity.id)
+    ]
+    deals = [(int(d["id"]), str(d.get("name") or ""), d.get("stage")) for d in masked]
     low = question.lower()
 
     def named_in_question(name: str) -> int:

@@ -104,12 +104,15 @@ def _select_scope(
 
 def _ticket_products(ctx: SkillContext, rs: RecordSet) -> None:
     """Which product each loaded ticket's machine is, so a ticket on what this deal sells weighs as its own."""
-    device_of = {int(t["id"]): t.get("device_id") for t in rs.tickets if t.get("device_id") is not None}
+    device_of = {int(t["id"]): int(t["device_id"]) for t in rs.tickets if t.get("device_id") is not None}
     if not device_of:
         return
-    where = [Device.id.in_(set(device_of.values()))]
-    products = dict(ctx.records.rows("device", Device.id, Device.product_id, where=where))
-    rs.ticket_products = {tid: int(products[did]) for tid, did in device_of.items() if products.get(did) is not None}
+    devices = ctx.records.list("device", Device.id.in_(set(device_of.values())))
+    # Masked: a product the asker may not see leaves the ticket unrelated (scored as account-wide).
+    products = {int(d.id): ctx.records.masked("device", d).get("product_id") for d in devices}
+    rs.ticket_products = {
+        tid: int(product) for tid, did in device_of.items() if (product := products.get(did)) is not None
+    }
 
 
 def _best_per_deal(signals: list[Signal], rs: RecordSet, limit: int) -> list[tuple[int, Signal]]:
