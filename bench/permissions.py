@@ -13,10 +13,15 @@ admin, next to the same query with no permission predicate. Two ways per persona
   order_by=updated_at.desc(), limit=50)`` (a manager's page is planned by ``permissions.page_select``);
 * ``predicate``: the bare ``WHERE read_filter(...)`` query, for comparison.
 
-The unfiltered query is timed in the same loop, sample by sample (unfiltered, policy, predicate, …),
-so that a machine shared with other work slows all three alike; ``x_unfiltered`` is the ratio of the
-p50s and ``x_paired`` the median of the per-round ratios. Prints a table and writes JSON
-(bench/results/permissions.json), with the query plans, so a slow case can be explained.
+The unfiltered query is timed in the same loop, sample by sample, two ways: ``unfiltered`` (the bare
+``select(Opportunity).order_by(updated_at desc).limit(50)``) and ``unfiltered_records`` (the same
+question through ``Records`` for an admin, whose predicate is ``true``: the repository's own work,
+checking the query's parts and detaching rows, is then on both sides of the ratio). Per way: wall
+p50/p95 and CPU p50 (this process plus the PostgreSQL backend's run time from /proc): on a machine
+shared with other work the wall clock measures the wait for a core as much as the query, CPU time
+the work. Ratios: ``x_unfiltered`` (wall p50s), ``x_paired`` (median of per-round wall ratios),
+``cpu_x_unfiltered``, ``x_unfiltered_records`` and ``cpu_x_unfiltered_records``. Prints a table and
+writes JSON (bench/results/permissions.json), with the query plans, so a slow case can be explained.
 
     python bench/permissions.py                       # 1M opportunities, sqlite + postgresql
     python bench/permissions.py --opportunities 100000 --backends sqlite

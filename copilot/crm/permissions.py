@@ -259,7 +259,10 @@ def _page_statements(
     column = getattr(model, column_key)
     ordered_by = column.desc() if descending else column.asc()
     newest = (ordered_by, model.id.desc() if descending else model.id.asc())
-    window, take, skip = (bindparam(k, type_=Integer) for k in ("window", "take", "skip"))
+    # Sizes written into the SQL too: with no parameter left, PostgreSQL plans the walk once per
+    # prepared statement (psycopg prepares a query text run 5 times) instead of at every execution
+    # (~2-3 ms for a region head's ~1,000-id lists); a generic plan with LIMIT $1 is far worse.
+    window, take, skip = (bindparam(k, type_=Integer, literal_execute=True) for k in ("window", "take", "skip"))
     team = select(RecordTeamMember.record_id).where(
         RecordTeamMember.object_type == object_type, _id_list(RecordTeamMember.user_id, chain)
     )
