@@ -14,7 +14,11 @@ times, prices and guarantees that neither the records nor the agent's own statem
 from __future__ import annotations
 
 import re
+from functools import lru_cache
+from pathlib import Path
 from typing import Any
+
+import yaml
 
 from copilot.core.errors import BadRequest
 from copilot.core.locale import detect_locale, has_cjk
@@ -41,6 +45,7 @@ STATUS_WORDS = {
     "resolved": ("已解决", "resolved"),
     "closed": ("已关闭", "closed"),
 }
+CUES_PATH = Path(__file__).parent / "vocab" / "reply_cues.yaml"
 NOTE_HEAD = {"zh": "【给坐席的说明】", "en": "[Note for the agent]"}
 _ETIQUETTE = re.compile(r"礼仪|话术|etiquette|reply guideline", re.IGNORECASE)
 
@@ -68,6 +73,25 @@ def previous_turn(request: SkillRequest) -> PriorTurn | None:
         if turn.skill == "reply_suggestion" and same_page and turn.answer:
             return turn
     return None
+
+
+@lru_cache(maxsize=1)
+def _cues() -> list[dict[str, Any]]:
+    return list(yaml.safe_load(CUES_PATH.read_text(encoding="utf-8"))["cues"])
+
+
+def answer_lines(last_customer: str, stated: list[str]) -> list[dict[str, str]]:
+    """Lines answering what the customer's last message asks or says, for cues the agent's own words do
+    not already answer (a stated visit time answers "几点到"). Both languages; the template picks one."""
+    low = last_customer.lower()
+    said = " ".join(stated).lower()
+    out = []
+    for cue in _cues():
+        if any(w in low for w in cue["words"]) and not any(w in said for w in cue["words"]):
+            if cue["name"] == "asks_time" and re.search(r"\d|明天|后天|今天|下午|上午|tomorrow|today", said):
+                continue  # the agent stated when
+            out.append({"name": cue["name"], "zh": cue["zh"], "en": cue["en"]})
+    return out[:2]
 
 
 def _bigrams(text: str) -> set[str]:
@@ -130,6 +154,9 @@ def run(request: SkillRequest, ctx: SkillContext) -> SkillResult:
     customer_texts = [m.body for m in messages if m.author_kind == "customer"]
     agent_texts = [m.body for m in messages if m.author_kind == "agent"]
     acknowledge = any(checks_done(t) for t in customer_texts[-2:])
+    responses = answer_lines(customer_texts[-1] if customer_texts else "", inst.stated)
+    # "已经恢复正常了，谢谢": nothing left for the customer to check.
+    resolved = any(r["name"] == "resolved_thanks" for r in responses)
 
     # KB: the etiquette SOP (how to write) and the article for this alarm (what the customer can check).
     sop = [f for f in kb_search(ctx, "客户消息回复礼仪与话术规范", k=4) if _ETIQUETTE.search(f.title)][:1]
@@ -146,7 +173,7 @@ def run(request: SkillRequest, ctx: SkillContext) -> SkillResult:
         for text, src in sections_with_sources(article).get("steps", []):
             if len(steps) >= CUSTOMER_STEPS or len(skipped_steps) >= CUSTOMER_STEPS:
                 break
-            if acknowledge or _already_given(text, agent_texts):
+            if acknowledge or resolved or _already_given(text, agent_texts):
                 skipped_steps.append(text)  # the thread shows it was asked (and done): never ask again
                 continue
             steps.append({"text": text, "id": src.id})
@@ -163,6 +190,7 @@ def run(request: SkillRequest, ctx: SkillContext) -> SkillResult:
         "previous_answer": prior.answer if prior is not None else "",
         "instructions": inst.as_data(),
         "acknowledge": acknowledge,
+        "responses": [r[lang] if lang in r else r["zh"] for r in responses],
         "opening": opening,
         "conversation": [{"role": m.author_kind, "text": m.body} for m in messages[-6:]],
         "ticket_facts": [{"id": f.id, "label": f.title, "text": f.text} for f in facts],

@@ -170,3 +170,12 @@ def test_a_configured_model_sees_the_instruction_and_the_previous_draft(
     assert "告诉客户工程师明天上午上门，语气亲切些" in sent and "更正式一点" in sent
     assert "工程师明天上午上门，届时请安排人员配合" in sent  # the previous draft reached the model
     assert "工程师明天上午上门" in first.answer and second.skill == "reply_suggestion"
+
+
+def test_the_customers_last_question_is_answered_unless_the_agent_did() -> None:
+    from skills.reply_suggestion import answer_lines
+
+    asked = answer_lines("备件什么时候能到？这边生产计划很紧。", [])
+    assert [a["name"] for a in asked] == ["asks_time"] and "确认后" in asked[0]["zh"]
+    assert answer_lines("好的，工程师明天几点到？", ["工程师明天上午9点到现场"]) == []
+    assert [a["name"] for a in answer_lines("已经恢复正常了，谢谢你们响应这么快！", [])] == ["resolved_thanks"]
