@@ -223,7 +223,9 @@ def page_select(
     if parts.narrow:
         return None  # a rep: the predicate already starts from their few rows
     few = 0 < len(parts.departments) <= PAGE_DEPARTMENTS
-    shape = (model, object_type, column.key, descending, parts.chain, parts.departments, few)
+    # Outside SQLite the cut-off goes into the SQL as a typed literal too (see _page_statements).
+    typed = session.get_bind().dialect.name != "sqlite"
+    shape = (model, object_type, column.key, descending, parts.chain, parts.departments, few, typed)
     # Built once per principal's shape (and kept) unless the caller's clauses or a condition rule
     # make it one of a kind: building and rendering the statements costs more than running them.
     statements = _page_statements(*shape, tuple(where), parts.others) if where or parts.others else _kept(*shape)
@@ -251,11 +253,13 @@ def _page_statements(
     chain: tuple[int, ...],
     departments: tuple[int, ...],
     few: bool,
+    typed: bool,
     where: tuple[ColumnElement[bool], ...] = (),
     others: tuple[ColumnElement[bool], ...] = (),
 ) -> _PageStatements:
     """The page statements, with named parameters window, take and skip; the cut-off query also
-    d0…d{n-1} and last; the bounded page also cutoff. ``few``: departments few enough for a cut-off."""
+    d0…d{n-1} and last; the bounded page also cutoff. ``few``: departments few enough for a cut-off;
+    ``typed``: the cut-off is compared as the column's type (not SQLite: see below)."""
     column = getattr(model, column_key)
     ordered_by = column.desc() if descending else column.asc()
     newest = (ordered_by, model.id.desc() if descending else model.id.asc())
@@ -278,7 +282,7 @@ def _page_statements(
     # (department_id, col) then serves each department's top n without a sort.
     tops = [
         select(column.label("v"))
-        .where(model.department_id == bindparam(f"d{i}", type_=Integer), *where)
+        .where(model.department_id == bindparam(f"d{i}", type_=Integer, literal_execute=True), *where)
         .order_by(ordered_by)
         .limit(window)
         .subquery()
@@ -289,9 +293,14 @@ def _page_statements(
     # as text, and rows written by different clients differ in format ('…:40' vs '…:40.000000'): a
     # cut-off converted to Python and back would not equal the row it came from.
     raw = type_coerce(merged.c.v, NullType())
-    last = bindparam("last", type_=Integer)
+    last = bindparam("last", type_=Integer, literal_execute=True)
     cutoff = select(raw).order_by(merged.c.v.desc() if descending else merged.c.v.asc()).offset(last).limit(1)
-    value, stored = bindparam("cutoff", type_=NullType()), type_coerce(column, NullType())
+    if typed:
+        # A server type (timestamp) round-trips exactly; as a literal, the bounded page has no
+        # parameter left and is planned once per prepared statement, as the walk is.
+        value, stored = bindparam("cutoff", type_=column.type, literal_execute=True), column
+    else:
+        value, stored = bindparam("cutoff", type_=NullType()), type_coerce(column, NullType())
     bound = stored >= value if descending else stored <= value
     ids = union(*(select(model.id).where(b, bound, *where) for b in branches)).subquery()
     bounded = _by_ids(model, ids).order_by(*newest).offset(skip).limit(take)
@@ -307,11 +316,12 @@ def _kept(
     chain: tuple[int, ...],
     departments: tuple[int, ...],
     few: bool,
+    typed: bool,
 ) -> _PageStatements:
     """``_page_statements`` kept per principal's shape: a manager's next page, or the same question
     in the next turn, reuses the built statements and SQLAlchemy's compiled SQL for them (ids and
     all), instead of rendering a region head's ~1,000 ids into the SQL again (~1 us each)."""
-    return _page_statements(model, object_type, column_key, descending, chain, departments, few)
+    return _page_statements(model, object_type, column_key, descending, chain, departments, few, typed)
 
 
 def _id_list(column: Any, ids: tuple[int, ...]) -> ColumnElement[bool]:
