@@ -5,6 +5,10 @@ without a page) through the HTTP app in process, reads each turn's stage timings
 row (routing, retrieval, render, compose), and in the same run times the bare permission-filtered
 knowledge-base search for the same messages as the baseline. Prints and writes JSON.
 
+Conversations: the same turns asked again, once fresh and once as the 11th turn of a conversation that
+already holds 10 turns (loaded, bounded, re-checked against permissions and put before the prompt every
+turn); the target is a p50 within 1.2x of the fresh turn's.
+
     python bench/assist.py [--rounds 5] [--data-dir data/bench/assist] [--out bench/results/assist.json]
 """
 
@@ -16,6 +20,7 @@ import os
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +37,10 @@ TURNS: list[dict[str, Any]] = [
     {"as": "service_agent_1", "message": "我的未关闭高优先级工单"},
     {"as": "marketer_1", "message": "写一条企业微信消息推广 LC-3015", "skill": "marketing_copy"},
 ]
-STAGES = ("routing", "retrieval", "retrieval_kb", "signals", "parse", "render", "compose", "total")
+# Previous turns a conversation holds before the measured turn, and the bound its p50 must stay within.
+HISTORY_TURNS = 10
+HISTORY_TARGET = 1.2
+STAGES = ("conversation", "routing", "retrieval", "retrieval_kb", "signals", "parse", "render", "compose", "total")
 
 
 def pct(values: list[float], q: float) -> float:
@@ -104,6 +112,12 @@ def main() -> None:
             runtime.kb.search_as(principals[turn["as"]], turn["message"], 5)
             baseline_ms.append((time.perf_counter() - t0) * 1000)
 
+    def timings_of(trace_id: str) -> dict[str, Any]:
+        with runtime.sessions() as session:
+            return session.scalar(select(AuditEvent.timings_ms).where(AuditEvent.trace_id == trace_id)) or {}
+
+    conversation = _conversation_overhead(client, tokens, args.rounds, timings_of)
+
     result = {
         "benchmark": "assist",
         "provider": "offline",
@@ -113,6 +127,7 @@ def main() -> None:
         "stages_ms": {s: summary(v) for s, v in stages.items() if v},
         "baseline_bare_kb_search_ms": summary(baseline_ms),
         "ratio_p50_turn_to_bare_search": round(pct(http_ms, 0.5) / max(pct(baseline_ms, 0.5), 1e-6), 2),
+        "conversation": conversation,
         "machine": {"cpus": os.cpu_count(), "load_avg_1m": round(os.getloadavg()[0], 2)},
     }
     out = Path(args.out)
@@ -122,8 +137,48 @@ def main() -> None:
     runtime.close()
 
 
-def _ask(client: Any, tokens: dict[str, str], turn: dict[str, Any]) -> dict[str, Any]:
+def _conversation_overhead(
+    client: Any, tokens: dict[str, str], rounds: int, timings_of: Callable[[str], dict[str, Any]]
+) -> dict[str, Any]:
+    """p50 of each turn fresh vs. as the 11th turn of a conversation, the two interleaved (same load); and
+    the turn's own "conversation" stage (load, bound, re-check history) either way, from its audit row."""
+    fresh_ms: list[float] = []
+    history_ms: list[float] = []
+    stage_ms: dict[bool, list[float]] = {False: [], True: []}
+    for base in TURNS:
+        # Ten earlier turns of the same kind on the same page: the history the measured turn loads.
+        cid: str | None = None
+        for i in range(HISTORY_TURNS):
+            earlier = {**base, "message": f"{base['message']} [earlier {i + 1}]"}
+            cid = _ask(client, tokens, earlier, cid)["conversation_id"]
+        for round_no in range(rounds):
+            for with_history in (round_no % 2 == 0, round_no % 2 == 1):
+                turn = {**base, "message": f"{base['message']} [{'h' if with_history else 'f'}{round_no}]"}
+                t0 = time.perf_counter()
+                body = _ask(client, tokens, turn, cid if with_history else None)
+                (history_ms if with_history else fresh_ms).append((time.perf_counter() - t0) * 1000)
+                stage_ms[with_history].append(float(timings_of(body["trace_id"]).get("conversation", 0.0)))
+                if with_history:
+                    assert body["conversation_id"] == cid
+    ratio = round(pct(history_ms, 0.5) / max(pct(fresh_ms, 0.5), 1e-6), 3)
+    return {
+        "previous_turns": HISTORY_TURNS,
+        "fresh_ms": summary(fresh_ms),
+        "with_history_ms": summary(history_ms),
+        "ratio_p50": ratio,
+        "ratio_mean": round(statistics.fmean(history_ms) / max(statistics.fmean(fresh_ms), 1e-6), 3),
+        "conversation_stage_ms": {"fresh": summary(stage_ms[False]), "with_history": summary(stage_ms[True])},
+        "target_ratio": HISTORY_TARGET,
+        "within_target": ratio <= HISTORY_TARGET,
+    }
+
+
+def _ask(
+    client: Any, tokens: dict[str, str], turn: dict[str, Any], conversation_id: str | None = None
+) -> dict[str, Any]:
     payload: dict[str, Any] = {"message": turn["message"]}
+    if conversation_id:
+        payload["conversation_id"] = conversation_id
     if "context" in turn:
         payload["context"] = {"object_type": turn["context"][0], "object_id": turn["context"][1]}
     if "skill" in turn:
