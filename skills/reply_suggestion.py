@@ -183,6 +183,10 @@ def run(request: SkillRequest, ctx: SkillContext) -> SkillResult:
     facts = [bundle.main, *(f for f in (device, contact) if f is not None)]
     history = [{"message": t.message, "answer": t.answer} for t in request.history[-HISTORY_TURNS:] if t.answer]
     count = min(inst.count or 1, MAX_VARIANTS)
+    if prior is not None and now.ordinal is not None:
+        # "第二个版本再正式一点": that one variant of the previous answer, refined — its opening kept.
+        opening = int(prior.data.get("opening", 0)) + (now.ordinal - 1 if now.ordinal > 0 else count - 1)
+        count = 1
     variables: dict[str, Any] = {
         "request": request.message,
         "stated": list(inst.stated),
