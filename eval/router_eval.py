@@ -15,12 +15,16 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 for _k, _v in {"HF_HUB_OFFLINE": "1", "ANONYMIZED_TELEMETRY": "False"}.items():
     os.environ.setdefault(_k, _v)
 
 from skills.base import load_specs  # noqa: E402
 from skills.router import THRESHOLDS_FILE, Router, RouterReport, load_labelled, split_labelled  # noqa: E402
+
+if TYPE_CHECKING:
+    from copilot.service.runtime import Runtime
 
 DATASET = Path(__file__).parent / "datasets" / "router.yaml"
 # Requests written from the user's side, held apart: never fitted on, never copied into exemplars or cues.
@@ -88,11 +92,12 @@ if __name__ == "__main__":
     sys.exit(main())
 
 
-def run_suite(runtime: object) -> dict[str, object]:
-    """Harness entry (``crm-copilot eval run --suite router``): stored thresholds, no LLM."""
+def run_suite(runtime: Runtime) -> dict[str, object]:
+    """Harness entry (``crm-copilot eval run --suite router``): the turn's own router (the service's
+    skills, embedder and settings: what Assistant.turn routes with), stored thresholds, no LLM call."""
     items = load_labelled(DATASET)
     _, heldout = split_labelled(items)
-    router = Router.from_specs(load_specs(), getattr(runtime, "embedder", None))
+    router: Router = runtime.assistant.router
     heldout_report, whole_report = router.evaluate(heldout), router.evaluate(items)
     users_report = router.evaluate(load_labelled(USERS_DATASET), latency_samples=0)
     metrics: dict[str, float] = {

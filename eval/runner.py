@@ -18,17 +18,30 @@ from typing import TYPE_CHECKING, Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from eval import conversation_eval, retrieval, router_eval, skills_eval
+from eval import conversation_eval, instruction_checks, retrieval, router_eval, skills_eval
 
 if TYPE_CHECKING:
     from copilot.service.runtime import Runtime
+
+
+
+def skills_suite(runtime: Runtime) -> dict[str, Any]:
+    """The skills suite (eval/skills_eval.py) with the user-phrased requests judged on instruction following
+    next to it (eval/instruction_checks.py: ``<skill>.users.*``, advisory, no gate). Composed here, above
+    both, so neither module imports the other."""
+    out = skills_eval.run_suite(runtime)
+    users, rows = instruction_checks.run_users(runtime, instruction_checks.SKILLS)
+    out["metrics"].update(users)
+    out["cases"].extend(rows)
+    return out
+
 
 # Suite name → its entry. Each module owns its dataset under eval/datasets/.
 SUITES: dict[str, Callable[[Runtime], dict[str, Any]]] = {
     "conversation": conversation_eval.run_suite,
     "retrieval": retrieval.run_suite,
     "router": router_eval.run_suite,
-    "skills": skills_eval.run_suite,
+    "skills": skills_suite,
 }
 DEFAULT_TOLERANCE = 0.02
 

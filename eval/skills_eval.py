@@ -174,19 +174,7 @@ def run_suite(runtime: Runtime, skills: tuple[str, ...] = SKILLS, *, include_oth
         gates.update({f"{dataset}.{name}": {"max": 0} for name in ZERO})
     if include_others:
         _deterministic_skills(runtime, metrics, gates)
-        _user_phrased(runtime, skills, metrics, cases)
     return {"metrics": metrics, "gates": gates, "cases": cases}
-
-
-def _user_phrased(runtime: Runtime, skills: tuple[str, ...], metrics: dict[str, float], cases: list[Any]) -> None:
-    """Requests phrased as users phrase them, judged on instruction following (eval/instruction_checks.py),
-    next to the old cases: ``<skill>.users.*`` metrics, advisory (no gate)."""
-    from eval.instruction_checks import SKILLS as USER_SKILLS
-    from eval.instruction_checks import run_users
-
-    users, rows = run_users(runtime, tuple(s for s in skills if s in USER_SKILLS))
-    metrics.update(users)
-    cases.extend(rows)
 
 
 def _deterministic_skills(runtime: Runtime, metrics: dict[str, float], gates: dict[str, dict[str, float]]) -> None:

@@ -33,8 +33,10 @@ from retrievers.embedding import Embedder
 from retrievers.hybrid import KnowledgeIndex, SearchHit
 from retrievers.knowledge import PrincipalKnowledge
 from skills.base import Locale, NeedsChoice, SkillContext, SkillRequest, SkillResult, SkillSpec, TokenSink, load_specs
+from skills.compose import clarify
 from skills.handlers import handler_for
 from skills.ports import Composer, SkillSettings, Templates
+from skills.router import Router
 
 
 class Parts(Protocol):
@@ -80,9 +82,7 @@ class Assistant:
         return ConversationService()
 
     @cached_property
-    def router(self) -> Any:
-        from skills.router import Router
-
+    def router(self) -> Router:
         # The router's model fallback shares the turn's gateway: one breaker, one masking policy.
         runtime = self.runtime
         return Router.from_specs(self.specs, runtime.embedder, settings=runtime.settings, gateway=runtime.llm)
@@ -282,8 +282,6 @@ class Assistant:
     ) -> SkillResult:
         options = [self.specs[name] for name, _ in decision.alternatives[:3] if name in self.specs]
         options = [s for s in options if s.allowed(ctx.principal)] or self.skills_for(ctx.principal)[:3]
-        from skills.compose import clarify
-
         if decision.reason == "needs_page" and decision.wanted in self.specs:
             # The request is clear but its skill needs a record page that is not open: ask which one.
             wanted = self.specs[decision.wanted]
