@@ -92,6 +92,8 @@ CASES = [
      "换个开头", {"product": "LC-3015"}),
     ("ticket_lookup", "service_agent_1", None, f"我名下还没关闭的工单里，配件号 {MARK} 的有哪些",
      "in English", None),
+    ("record_lookup", "rep_east_1", None, f"我名下还在跟的商机，项目代号 {MARK} 的有哪些",
+     "in English", None),
 ]
 
 
