@@ -432,7 +432,12 @@ def take_amounts(t: Text) -> dict[str, str]:
     units = Table({int(k): v for k, v in c["amount_units"].items()})
     cur = _alts(c["currency"])
     num = r"(?P<n>\d+(?:[.,]\d+)*|[零〇一二两三四五六七八九十百千]+)"
-    amount = rf"(?:{cur})?\s*{num}\s*(?P<unit>{units.regex.pattern})?\s*(?:{cur})?"
+    # A unit right after the digits ("300k", "50万"): no left word boundary, a right one for Latin units.
+    unit_alts = "|".join(
+        re.escape(u) + (r"(?![A-Za-z])" if u.isascii() else "")
+        for u in sorted({str(x) for v in c["amount_units"].values() for x in v}, key=len, reverse=True)
+    )
+    amount = rf"(?:{cur})?\s*{num}\s*(?P<unit>{unit_alts})?\s*(?:{cur})?"
     out: dict[str, str] = {}
 
     def value(m: re.Match[str]) -> Decimal | None:
