@@ -26,7 +26,13 @@ class Settings(BaseSettings):
     openai_base_url: str | None = None
     openai_api_key: SecretStr | None = None
     llm_model: str = "gpt-4o-mini"
-    llm_timeout_s: float = 30.0
+    llm_timeout_s: float = Field(default=30.0, description="one socket read (connect, a chunk) of a model call")
+    llm_deadline_s: float = Field(
+        default=30.0, description="one model call in all: connect, every chunk, every retry; then offline"
+    )
+    turn_deadline_s: float = Field(
+        default=45.0, description="every model call of one turn together; past it the turn answers offline"
+    )
     llm_max_retries: int = 2
     llm_breaker_failures: int = 3
     llm_breaker_reset_s: float = 30.0

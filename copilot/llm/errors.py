@@ -14,6 +14,8 @@ FailureReason = Literal[
     "http_error",
     "invalid_json",
     "stream_error",
+    "stream_incomplete",
+    "deadline",
     "not_configured",
 ]
 

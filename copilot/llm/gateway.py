@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
 from copilot.llm.breaker import CircuitBreaker
+from copilot.llm.deadline import before_model_call, call_deadline, remaining
 from copilot.llm.errors import ProviderError
 from copilot.llm.offline import OfflineProvider
 from copilot.llm.pii import Masker
@@ -73,8 +74,17 @@ def _ms(start: float) -> float:
 
 
 class Gateway:
-    def __init__(self, provider: Provider, *, mask_names: bool = True, fallback: Provider | None = None) -> None:
+    def __init__(
+        self,
+        provider: Provider,
+        *,
+        mask_names: bool = True,
+        fallback: Provider | None = None,
+        deadline_s: float | None = None,
+    ) -> None:
         self.provider = provider
+        # One model call's time in all (capped by the turn's, copilot/llm/deadline.py); None: no bound.
+        self.deadline_s = deadline_s
         self.fallback: Provider = fallback or OfflineProvider()
         self.mask_names = mask_names
 
@@ -89,16 +99,29 @@ class Gateway:
                 base_url=settings.openai_base_url,
                 api_key=settings.openai_api_key.get_secret_value() if settings.openai_api_key else None,
                 timeout_s=settings.llm_timeout_s,
+                deadline_s=settings.llm_deadline_s,
                 retry=RetryPolicy(max_retries=settings.llm_max_retries),
                 breaker=CircuitBreaker(settings.llm_breaker_failures, settings.llm_breaker_reset_s),
             )
         else:
             provider = OfflineProvider()
-        return cls(provider, mask_names=settings.mask_contact_names)
+        return cls(provider, mask_names=settings.mask_contact_names, deadline_s=settings.llm_deadline_s)
 
     @property
     def is_offline(self) -> bool:
         return self.provider.name == "offline"
+
+    def _bounded(self, options: CompletionOptions) -> tuple[CompletionOptions, ProviderError | None]:
+        """The options with this call's deadline, or why the call must not go out at all (the turn's time
+        is spent). Before a call goes out the turn's scope may release what it holds (its DB connection)."""
+        if self.is_offline:
+            return options, None
+        deadline = call_deadline(self.deadline_s)
+        left = remaining(deadline)
+        if left is not None and left <= 0:
+            return options, ProviderError("deadline", "the turn's time for model calls is spent")
+        before_model_call()
+        return replace(options, deadline=deadline), None
 
     def _masker(self, names: Iterable[str]) -> Masker | None:
         # Offline text never leaves the process, so there is nothing to mask.
@@ -156,8 +179,11 @@ class Gateway:
             return ToolPick((), provider.name, "offline")
         masker = self._masker(names)
         sent = [{**m, "content": masker.mask(m["content"])} for m in messages] if masker else list(messages)
+        options, spent = self._bounded(CompletionOptions(temperature=0))
+        if spent is not None:
+            return ToolPick((), provider.name, spent.reason, timings_ms={"total": _ms(total)})
         try:
-            picked = provider.choose_tool(sent, tools, options=CompletionOptions(temperature=0))
+            picked = provider.choose_tool(sent, tools, options=options)
         except ProviderError as exc:
             return ToolPick((), provider.name, exc.reason, timings_ms={"total": _ms(total)})
         return ToolPick(
@@ -183,8 +209,10 @@ class Gateway:
         timings["mask"] = _ms(t)
 
         t = time.perf_counter()
-        degraded: ProviderError | None = None
+        options, degraded = self._bounded(options)
         try:
+            if degraded is not None:
+                raise degraded
             completion = self.provider.complete(sent, json_schema=json_schema, options=options)
         except ProviderError as exc:
             degraded = exc
@@ -231,8 +259,6 @@ def _unmask_completion(completion: Completion, masker: Masker) -> Completion:
 def _with_template(
     result: LLMResult, prompt: RenderedPrompt, injection_detected: bool, flagged: Sequence[str]
 ) -> LLMResult:
-    from dataclasses import replace
-
     return replace(
         result,
         template=prompt.ref,
@@ -247,7 +273,9 @@ class GatewayStream:
     """Streamed turn. Deltas are unmasked on the fly (placeholders split across chunks are reassembled).
 
     A failure before the first delta falls back to the offline text (degraded). A failure after some text
-    has been sent cannot be taken back: the stream ends there and the result says degraded/stream_error.
+    has been sent cannot be taken back: the stream ends there and the result keeps that partial text as
+    such: ``degraded`` with the reason (stream_error, stream_incomplete, deadline) and a detail saying the
+    answer stops where the model was cut off.
     """
 
     def __init__(
@@ -276,8 +304,11 @@ class GatewayStream:
         error: ProviderError | None = None
         provider, model = gw.provider.name, gw.provider.model
         first_ms: float | None = None
+        options, error = gw._bounded(self._options)
         try:
-            for delta in gw.provider.stream(sent, options=self._options):
+            if error is not None:
+                raise error
+            for delta in gw.provider.stream(sent, options=options):
                 out = unmasker.feed(delta) if unmasker else delta
                 if first_ms is None:
                     first_ms = _ms(total)
@@ -291,6 +322,7 @@ class GatewayStream:
             if tail:
                 parts.append(tail)
                 yield tail
+        partial = error is not None and bool(parts)
         if error is not None and not parts:
             provider, model = gw.fallback.name, gw.fallback.model
             for delta in gw.fallback.stream(self._messages, options=self._options):
@@ -305,7 +337,11 @@ class GatewayStream:
             model=model,
             degraded=error is not None,
             degraded_reason=error.reason if error else None,
-            degraded_detail=error.message if error else None,
+            degraded_detail=(
+                f"partial answer: the text stops where the model's stream was cut off ({error.message})"
+                if partial and error
+                else error.message if error else None
+            ),
             timings_ms=timings,
             masked=masker.counts if masker else {},
         )

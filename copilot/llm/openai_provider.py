@@ -2,7 +2,11 @@
 
 The client's own retries are off (``max_retries=0``): ours are bounded, jittered, honour a small
 Retry-After, and feed the circuit breaker, so a dead endpoint costs one fast failure per turn instead
-of a stack of timeouts.
+of a stack of timeouts. Every call has one deadline (``deadline_s``, or the one the gateway passes in
+the options, capped by the turn's) covering connect, every chunk and every retry: past it the call is
+abandoned (copilot/llm/deadline.py), fails with reason ``deadline`` and counts against the breaker.
+A stream counts as complete only when the model says it finished (a chunk with ``finish_reason``);
+one that ends before it, or breaks, fails with ``stream_incomplete`` / ``stream_error``.
 """
 
 from __future__ import annotations
@@ -15,7 +19,9 @@ from typing import Any, TypeVar
 
 import openai
 
+from copilot.core.logging import log_event
 from copilot.llm.breaker import CircuitBreaker
+from copilot.llm.deadline import Abandoned, DeadlineExceeded, iterate_before, remaining, run_before
 from copilot.llm.errors import ProviderError
 from copilot.llm.retry import RetryPolicy, retry_after_seconds
 from copilot.llm.structured import (
@@ -50,11 +56,14 @@ class OpenAIProvider:
         base_url: str | None = None,
         api_key: str | None = None,
         timeout_s: float = 30.0,
+        deadline_s: float | None = None,
         retry: RetryPolicy | None = None,
         breaker: CircuitBreaker | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.model = model
+        self.timeout_s = timeout_s
+        self.deadline_s = deadline_s
         self.retry = retry or RetryPolicy()
         self.breaker = breaker or CircuitBreaker(failures=3, reset_s=30.0)
         self._sleep = sleep
@@ -67,12 +76,24 @@ class OpenAIProvider:
 
     # --- one HTTP call with our retries ------------------------------------------------------------
 
-    def _call(self, **kwargs: Any) -> Any:
+    def _deadline(self, options: CompletionOptions) -> float | None:
+        if options.deadline is not None:
+            return options.deadline
+        return time.monotonic() + self.deadline_s if self.deadline_s else None
+
+    def _call(self, abandoned: Abandoned, deadline: float | None, **kwargs: Any) -> Any:
         attempts = self.retry.max_retries + 1
         last: Exception | None = None
         for attempt in range(1, attempts + 1):
+            left = remaining(deadline)
+            if abandoned or (left is not None and left <= 0):
+                raise ProviderError(
+                    "deadline", f"no answer before the deadline ({attempt - 1} attempts)", attempts=attempt
+                )
+            # The client's timeout bounds one read; never let one read outlive the call's deadline.
+            timeout = self.timeout_s if left is None else min(self.timeout_s, left)
             try:
-                return self.client.chat.completions.create(model=self.model, **kwargs)
+                return self.client.chat.completions.create(model=self.model, timeout=timeout, **kwargs)
             except _RETRYABLE as exc:
                 last = exc
                 if attempt == attempts:
@@ -84,6 +105,9 @@ class OpenAIProvider:
                     if asked > self.retry.max_retry_after_s:
                         break  # the server wants a long pause: answer offline now instead
                     wait = asked
+                left = remaining(deadline)
+                if left is not None and wait >= left:
+                    break  # the retry could not finish in time: fail now rather than at the deadline
                 self._sleep(wait)
             except openai.APIStatusError as exc:
                 raise ProviderError("http_error", f"HTTP {exc.status_code}: {_short(exc)}", attempts=attempt) from exc
@@ -96,19 +120,45 @@ class OpenAIProvider:
         assert last is not None
         raise ProviderError(_reason_for(last), f"{type(last).__name__}: {_short(last)}", attempts=attempt) from last  # type: ignore[arg-type]
 
-    def _guarded(self, fn: Callable[[], T]) -> T:
+    def _guarded(self, fn: Callable[[Abandoned], T], deadline: float | None) -> T:
+        """``fn`` in a worker bounded by ``deadline``, with the breaker's say before and its count after.
+        An abandoned worker's late outcome is not counted: the caller already counted the deadline."""
         if not self.breaker.allow():
             raise ProviderError("breaker_open", f"circuit open after repeated failures of {self.name}")
+
+        def work(abandoned: Abandoned) -> T:
+            try:
+                result = fn(abandoned)
+            except ProviderError as exc:
+                if not abandoned:
+                    self._count(exc)
+                raise
+            if not abandoned:
+                self._record(success=True)
+            return result
+
         try:
-            result = fn()
-        except ProviderError as exc:
-            if exc.counts_against_breaker:
-                self.breaker.record_failure()
-            else:
-                self.breaker.record_success()
-            raise
-        self.breaker.record_success()
-        return result
+            return run_before(deadline, work)
+        except DeadlineExceeded:
+            exc = _deadline_error(deadline)
+            self._count(exc)
+            raise exc from None
+
+    def _count(self, exc: ProviderError) -> None:
+        log_event("model_failure", level="warning", provider=self.name, model=self.model, reason=exc.reason,
+                  detail=exc.message[:300], attempts=exc.attempts)
+        self._record(success=not exc.counts_against_breaker)
+
+    def _record(self, *, success: bool) -> None:
+        before = self.breaker.state
+        if success:
+            self.breaker.record_success()
+        else:
+            self.breaker.record_failure()
+        after = self.breaker.state
+        if after != before:
+            log_event("breaker_state", level="warning" if after == "open" else "info", provider=self.name,
+                      model=self.model, before=before, after=after)
 
     # --- Provider interface ------------------------------------------------------------------------
 
@@ -119,16 +169,25 @@ class OpenAIProvider:
         json_schema: JsonSchema | None = None,
         options: CompletionOptions | None = None,
     ) -> Completion:
-        return self._guarded(lambda: self._complete(list(messages), json_schema, options or CompletionOptions()))
+        options = options or CompletionOptions()
+        deadline = self._deadline(options)
+        return self._guarded(lambda ab: self._complete(list(messages), json_schema, options, ab, deadline), deadline)
 
-    def _complete(self, messages: list[Message], schema: JsonSchema | None, options: CompletionOptions) -> Completion:
+    def _complete(
+        self,
+        messages: list[Message],
+        schema: JsonSchema | None,
+        options: CompletionOptions,
+        abandoned: Abandoned,
+        deadline: float | None,
+    ) -> Completion:
         start = time.perf_counter()
         base = _sampling(options)
         mode = None
         if schema is None:
-            resp = self._call(messages=messages, **base)
+            resp = self._call(abandoned, deadline, messages=messages, **base)
         else:
-            resp, mode = self._structured_call(messages, schema, base)
+            resp, mode = self._structured_call(messages, schema, base, abandoned, deadline)
         text, usage = _text_and_usage(resp)
         parsed = None
         if schema is not None:
@@ -146,7 +205,14 @@ class OpenAIProvider:
             structured_mode=mode,
         )
 
-    def _structured_call(self, messages: list[Message], schema: JsonSchema, base: dict[str, Any]) -> tuple[Any, str]:
+    def _structured_call(
+        self,
+        messages: list[Message],
+        schema: JsonSchema,
+        base: dict[str, Any],
+        abandoned: Abandoned,
+        deadline: float | None,
+    ) -> tuple[Any, str]:
         """Strongest mode first; a 400 about the format moves to the next and is remembered."""
         json_schema = as_json_schema(schema)
         hint = {
@@ -168,7 +234,7 @@ class OpenAIProvider:
                     kwargs["response_format"] = {"type": "json_object"}
                 msgs = [*messages, hint]  # json_object mode requires the word JSON in the prompt
             try:
-                resp = self._call(messages=msgs, **kwargs)
+                resp = self._call(abandoned, deadline, messages=msgs, **kwargs)
             except ProviderError as exc:
                 if mode != "plain" and _is_format_rejection(exc):
                     self.structured_mode = STRUCTURED_MODES[STRUCTURED_MODES.index(mode) + 1]
@@ -187,55 +253,99 @@ class OpenAIProvider:
         """One function-calling request (``tool_choice: auto``): the names of the tools the model called.
         Same retries and breaker as ``complete``."""
 
-        def call() -> list[str]:
-            sampling = _sampling(options or CompletionOptions())
-            resp = self._call(messages=list(messages), tools=list(tools), tool_choice="auto", **sampling)
+        opts = options or CompletionOptions()
+        deadline = self._deadline(opts)
+
+        def call(abandoned: Abandoned) -> list[str]:
+            sampling = _sampling(opts)
+            resp = self._call(
+                abandoned, deadline, messages=list(messages), tools=list(tools), tool_choice="auto", **sampling
+            )
             choices = getattr(resp, "choices", None)
             if not choices:
                 raise ProviderError("http_error", f"response without choices: {str(resp)[:120]!r}")
             calls = choices[0].message.tool_calls or []
             return [c.function.name for c in calls if getattr(c, "type", "function") == "function"]
 
-        return self._guarded(call)
+        return self._guarded(call, deadline)
 
     def stream(self, messages: Sequence[Message], *, options: CompletionOptions | None = None) -> Iterator[str]:
         if not self.breaker.allow():
             raise ProviderError("breaker_open", f"circuit open after repeated failures of {self.name}")
-        try:
-            stream = self._call(messages=list(messages), stream=True, **_sampling(options or CompletionOptions()))
-        except ProviderError as exc:
-            if exc.counts_against_breaker:
-                self.breaker.record_failure()
-            else:
-                self.breaker.release_probe()
-            raise
-        return self._deltas(stream)
+        options = options or CompletionOptions()
+        deadline = self._deadline(options)
+        abandoned = Abandoned()
+        opened: list[Any] = []
+        deltas = self._deltas(list(messages), options, deadline, abandoned, opened)
 
-    def _deltas(self, stream: Any) -> Iterator[str]:
-        outcome = "abandoned"  # the consumer may stop early; that says nothing about the endpoint
+        def close() -> None:
+            for stream in opened:
+                stream.close()
+
+        return self._bounded(iterate_before(deadline, deltas, abandoned, close), deadline)
+
+    def _bounded(self, deltas: Iterator[str], deadline: float | None) -> Iterator[str]:
+        try:
+            yield from deltas
+        except DeadlineExceeded:
+            exc = _deadline_error(deadline)
+            self._count(exc)
+            raise exc from None
+
+    def _deltas(
+        self,
+        messages: list[Message],
+        options: CompletionOptions,
+        deadline: float | None,
+        abandoned: Abandoned,
+        opened: list[Any],
+    ) -> Iterator[str]:
+        """The model's text pieces; the breaker hears how the stream ended unless the caller abandoned it
+        (the deadline, counted by the caller) or stopped early (which says nothing about the endpoint)."""
+        try:
+            stream = self._call(abandoned, deadline, messages=messages, stream=True, **_sampling(options))
+        except ProviderError as exc:
+            if abandoned:
+                self.breaker.release_probe()
+            else:
+                self._count(exc)
+            raise
+        opened.append(stream)
+        outcome: ProviderError | None = None
+        finished = False
         try:
             for chunk in stream:
                 if not getattr(chunk, "choices", None):
                     continue
-                text = getattr(chunk.choices[0].delta, "content", None)
+                choice = chunk.choices[0]
+                text = getattr(choice.delta, "content", None)
+                if getattr(choice, "finish_reason", None):
+                    finished = True
                 if text:
                     yield text
-            outcome = "ok"
+            if not finished:
+                # The connection closed before the model said it was done: what came is a fragment.
+                outcome = ProviderError("stream_incomplete", "the stream ended before the model finished")
+                raise outcome
+        except ProviderError:
+            raise
+        except GeneratorExit:
+            raise
         except Exception as exc:
             # Broad on purpose: malformed SSE (ValueError), a dropped connection (transport errors), an
             # error event (APIError) — whatever breaks a stream, the caller must get a ProviderError.
-            outcome = "failed"
-            raise ProviderError("stream_error", f"{type(exc).__name__}: {_short(exc)}") from exc
+            outcome = ProviderError("stream_error", f"{type(exc).__name__}: {_short(exc)}")
+            raise outcome from exc
         finally:
-            close = getattr(stream, "close", None)
-            if close:
-                close()
-            if outcome == "ok":
-                self.breaker.record_success()
-            elif outcome == "failed":
-                self.breaker.record_failure()
-            else:
+            stream.close()
+            if abandoned:
                 self.breaker.release_probe()
+            elif outcome is not None:
+                self._count(outcome)
+            elif finished:
+                self._record(success=True)
+            else:
+                self.breaker.release_probe()  # the consumer stopped early
 
     def list_models(self) -> list[str]:
         return [m.id for m in self.client.models.list()]
@@ -273,6 +383,11 @@ def _is_format_rejection(exc: ProviderError) -> bool:
         and ("http 400" in text or "http 422" in text)
         and ("response_format" in text or "json_schema" in text or "json_object" in text or "not supported" in text)
     )
+
+
+def _deadline_error(deadline: float | None) -> ProviderError:
+    late = -(remaining(deadline) or 0.0)
+    return ProviderError("deadline", f"the model did not finish before the deadline (checked {late:.1f} s after it)")
 
 
 def _short(exc: BaseException) -> str:

@@ -14,6 +14,8 @@ class CompletionOptions:
     max_tokens: int | None = None
     # What a provider without a model answers: the template's rendered ``offline`` part.
     offline_text: str = ""
+    # time.monotonic() by which the call must be over (connect, every chunk, retries); None: the provider's.
+    deadline: float | None = None
 
     @classmethod
     def from_mapping(cls, options: dict[str, Any] | None, offline_text: str = "") -> CompletionOptions:

@@ -18,8 +18,10 @@ Use it from any test package by importing the fixture into that package's ``conf
         assert "13812345678" not in fake_openai.all_request_text()
 
 Behaviours are consumed in order, one per request; with the queue empty the server answers
-``default_text``. ``unsupported_formats`` makes it answer 400 to those ``response_format`` types, as
-endpoints without structured-output support do (this does not consume the queue).
+``default_text``. Slow failures: ``trickle`` (one piece every few seconds, streamed or as a slowly written
+JSON body), ``black_hole`` (reads the request, never answers), ``cut_stream`` (a stream that stops before
+the model's finish chunk and ``[DONE]``). ``unsupported_formats`` makes it answer 400 to those
+``response_format`` types, as endpoints without structured-output support do (this does not consume the queue).
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ MODEL = "fake-model"
 
 @dataclass
 class Behaviour:
-    kind: str  # text | echo | status | tool_call | garbage_body | malformed_sse
+    kind: str  # text | echo | status | tool_call | garbage_body | malformed_sse | black_hole | cut_stream
     text: str = ""
     status: int = 200
     headers: dict[str, str] = field(default_factory=dict)
@@ -68,6 +70,7 @@ class FakeOpenAIServer:
         self.requests: list[RecordedRequest] = []
         self._queue: deque[Behaviour] = deque()
         self._lock = threading.Lock()
+        self._stopping = threading.Event()  # black holes end when the server stops
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -86,6 +89,7 @@ class FakeOpenAIServer:
         return self
 
     def stop(self) -> None:
+        self._stopping.set()
         if self._httpd is not None:
             self._httpd.shutdown()
             self._httpd.server_close()
@@ -136,6 +140,19 @@ class FakeOpenAIServer:
         return self._push(
             Behaviour("text", text=text, chunk_size=chunk_size, delay_s=delay_s, chunk_delay_s=chunk_delay_s)
         )
+
+    def trickle(self, text: str, *, every_s: float, chunk_size: int = 1, times: int = 1) -> FakeOpenAIServer:
+        """A model that writes ``chunk_size`` characters every ``every_s`` seconds; a non-streamed answer is
+        a JSON body written the same way (each read returns in time, the call never ends in time)."""
+        return self._push(Behaviour("text", text=text, chunk_size=chunk_size, chunk_delay_s=every_s), times)
+
+    def black_hole(self, *, times: int = 1) -> FakeOpenAIServer:
+        """Read the request and never answer (until the server stops)."""
+        return self._push(Behaviour("black_hole"), times)
+
+    def cut_stream(self, text: str, *, chunk_size: int = 4, times: int = 1) -> FakeOpenAIServer:
+        """Stream ``text`` as valid chunks, then close without the finish chunk or ``[DONE]``."""
+        return self._push(Behaviour("cut_stream", text=text, chunk_size=chunk_size), times)
 
     def reply_json(self, value: Any) -> FakeOpenAIServer:
         return self.reply(json.dumps(value, ensure_ascii=False))
@@ -272,6 +289,9 @@ class _Handler(BaseHTTPRequestHandler):
             pass  # the client gave up (timeout test): nothing to answer
 
     def _respond(self, b: Behaviour, body: dict[str, Any]) -> None:
+        if b.kind == "black_hole":
+            self.fake._stopping.wait(300)
+            return
         if b.kind == "status":
             err = {"error": {"message": b.text, "type": "server_error" if b.status >= 500 else "rate_limit_error"}}
             self._send_json(b.status, err, b.headers)
@@ -299,7 +319,10 @@ class _Handler(BaseHTTPRequestHandler):
             users = [m.get("content", "") for m in body.get("messages", []) if m.get("role") == "user"]
             text = users[-1] if users else ""
         if not body.get("stream"):
-            self._send_json(200, _completion(text))
+            if b.chunk_delay_s:
+                self._trickle_json(_completion(text), b)
+            else:
+                self._send_json(200, _completion(text))
             return
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
@@ -313,6 +336,8 @@ class _Handler(BaseHTTPRequestHandler):
                 time.sleep(b.chunk_delay_s)
             self.wfile.write(_chunk(cid, {"content": text[i : i + size]}))
             self.wfile.flush()
+        if b.kind == "cut_stream":
+            return  # the connection closes here: no finish chunk, no [DONE]
         if b.kind == "malformed_sse":
             self.wfile.write(b'data: {"id": "broken", "choices": [{"delta": {"content": "tru\n\n')
             self.wfile.flush()
@@ -320,6 +345,20 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(_chunk(cid, {}, finish="stop"))
         self.wfile.write(b"data: [DONE]\n\n")
         self.wfile.flush()
+
+
+    def _trickle_json(self, payload: Any, b: Behaviour) -> None:
+        data = json.dumps(payload, ensure_ascii=False).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        step = max(1, b.chunk_size)
+        for i in range(0, len(data), step):
+            if self.fake._stopping.wait(b.chunk_delay_s):
+                return
+            self.wfile.write(data[i : i + step])
+            self.wfile.flush()
 
 
 @pytest.fixture
