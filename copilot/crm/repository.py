@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from copilot.crm.models import User
 from copilot.crm.permissions import (
@@ -26,6 +27,7 @@ from copilot.crm.permissions import (
     can,
     check_query_parts,
     get_visible,
+    hidden_fields,
     model_for,
     page_select,
     read_filter,
@@ -53,7 +55,7 @@ class Records:
 
     def get(self, object_type: str, record_id: int) -> Any:
         """The record, or NotFound (404) when it is missing *or* invisible: the two look the same."""
-        return self._detached([get_visible(self.__session, self.__principal, object_type, record_id)])[0]
+        return self._detached([get_visible(self.__session, self.__principal, object_type, record_id)], object_type)[0]
 
     def find(self, object_type: str, record_id: int | None) -> Any | None:
         """The record, or None when missing or invisible."""
@@ -94,10 +96,10 @@ class Records:
                 self.__session, self.__principal, object_type, where, order_by, _bounded(limit), max(0, offset)
             )
             if page is not None:
-                return self._detached(self.__session.scalars(page.statement, page.params))
+                return self._detached(self.__session.scalars(page.statement, page.params), object_type)
         stmt = self._select(object_type, [model], where)
         stmt = _order(stmt, order_by).offset(max(0, offset)).limit(_bounded(limit))
-        return self._detached(self.__session.scalars(stmt))
+        return self._detached(self.__session.scalars(stmt), object_type)
 
     def first(self, object_type: str, *where: ColumnElement[bool], order_by: Any = None) -> Any | None:
         rows = self.list(object_type, *where, order_by=order_by, limit=1)
@@ -134,13 +136,18 @@ class Records:
         """The record's fields that field-level security lets this principal see."""
         return visible_dict(self.__principal, object_type, record)
 
-    def _detached(self, rows: Iterable[Any]) -> builtins.list[Any]:
+    def _detached(self, rows: Iterable[Any], object_type: str) -> builtins.list[Any]:
         """The rows, expunged from the session: an ORM instance leads back to its Session
-        (``object_session(row)``), and a Session runs any query at all. Loaded columns stay readable."""
+        (``object_session(row)``), and a Session runs any query at all. Loaded columns stay readable,
+        except those field-level security hides from the principal: they read as None, so a skill that
+        forgets ``masked`` still cannot show a hidden amount."""
         out = list(rows)
+        hidden = hidden_fields(self.__principal, object_type)
         for row in out:
             if row in self.__session:
                 self.__session.expunge(row)
+            for name in hidden:
+                set_committed_value(row, name, None)
         return out
 
     # --- people --------------------------------------------------------------------------------

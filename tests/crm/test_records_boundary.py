@@ -153,6 +153,24 @@ def test_rows_from_the_repository_are_detached(
         assert rows[0].name  # still readable: loaded, only detached
 
 
+def test_rows_carry_no_value_of_a_field_hidden_from_the_user(
+    demo_runtime: Runtime, principal_for: Callable[[str], Principal]
+) -> None:
+    """A skill that forgets ``masked`` still cannot show the service manager what a contract or a payment
+    is worth, nor a partner our margin; the fields they may see keep their values."""
+    with demo_runtime.sessions() as session:
+        manager = Records(session, principal_for("service_mgr"))
+        contracts = manager.list("contract", limit=20)
+        assert contracts, "the service manager reads the service contracts (not vacuous)"
+        assert all(c.amount is None and c.margin is None and c.number for c in contracts)
+        payments = manager.list("receivable", limit=20)
+        assert payments and all(p.amount is None and p.paid_amount is None and p.milestone for p in payments)
+        partner = Records(session, principal_for("partner_user_1")).list("contract", limit=20)
+        assert partner and all(c.margin is None for c in partner) and any(c.amount is not None for c in partner)
+        admin = Records(session, principal_for("admin")).get("contract", contracts[0].id)
+        assert admin.amount is not None  # the same record, read by someone who may see it
+
+
 def test_records_cannot_be_rebound_or_extended(
     demo_runtime: Runtime, principal_for: Callable[[str], Principal]
 ) -> None:

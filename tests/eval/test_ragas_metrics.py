@@ -69,6 +69,7 @@ def test_mean_is_per_case_for_ids_and_per_fact_for_strings() -> None:
 
 
 def test_retrieval_suite_reports_ragas_per_language() -> None:
+    from copilot.crm.permissions import AclScope
     from eval.retrieval import Question, demo_principals, evaluate
 
     def hit(doc_id: str) -> Any:
@@ -76,7 +77,7 @@ def test_retrieval_suite_reports_ragas_per_language() -> None:
 
     results = {"good": [hit("a"), hit("x")], "late": [hit("x"), hit("y"), hit("z"), hit("w"), hit("v"), hit("b")]}
 
-    def search(query: str, tokens: frozenset[str] | None, k: int) -> Sequence[Any]:
+    def search(query: str, scope: AclScope, k: int) -> Sequence[Any]:
         return results[query]
 
     questions = [

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from copilot.core.settings import Settings
+from copilot.crm.permissions import scope_of_tokens
 from knowledge_base.indexer import ingest_paths
 from retrievers.hybrid import KnowledgeIndex
 from retrievers.vector_store import VectorStore, make_client
@@ -62,8 +63,8 @@ def test_ingest_and_filtered_search_over_http(chroma_server: int, tmp_path: Path
     assert ingest_paths(index, [folder], max_bytes=100_000).ok
     # A second client (another process, in effect) sees the same index.
     again = KnowledgeIndex(VectorStore(make_client(settings), embedder.name, embedder.dim), embedder)
-    assert {h.doc_id for h in again.search("srvword", frozenset({"public"}), 10)} == {"open"}
-    assert {h.doc_id for h in again.search("srvword", frozenset({"public", "role:service_agent"}), 10)} == {
+    assert {h.doc_id for h in again.search("srvword", scope_of_tokens({"public"}), 10)} == {"open"}
+    assert {h.doc_id for h in again.search("srvword", scope_of_tokens({"public", "role:service_agent"}), 10)} == {
         "open", "secret"}
 
 
