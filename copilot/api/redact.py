@@ -28,25 +28,46 @@ def redact(text: str) -> str:
     return _OUR_TOKEN.sub(TOKEN_PREFIX + MASK, text)
 
 
-def _clean(value: Any) -> Any:
-    return redact(value) if isinstance(value, str) else value
-
-
 class RedactSecrets(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.msg, str):
-            record.msg = redact(record.msg)
+        # Arguments first, keeping their shape (uvicorn's access formatter unpacks them); then, if the
+        # formatted line still holds a secret (one written into the template), the line itself. Never the
+        # template alone: masking its "%s" would break the formatting.
         if isinstance(record.args, tuple):
-            record.args = tuple(_clean(a) for a in record.args)
+            record.args = tuple(redact(a) if isinstance(a, str) else a for a in record.args)
         elif isinstance(record.args, dict):
-            record.args = {k: _clean(v) for k, v in record.args.items()}
+            record.args = {k: redact(v) if isinstance(v, str) else v for k, v in record.args.items()}
+        try:
+            message = record.getMessage()
+        except Exception:  # a broken format string: leave it to logging's own error report
+            return True
+        cleaned = redact(message)
+        if cleaned != message:
+            record.msg, record.args = cleaned, None
         return True
 
 
+_REDACT = RedactSecrets()
+
+
+def _redacting_factory(inner: Any) -> Any:
+    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = inner(*args, **kwargs)
+        _REDACT.filter(record)
+        return record
+
+    factory.redacts = True  # type: ignore[attr-defined]
+    return factory
+
+
 def install_log_redaction() -> None:
-    """Idempotent: attach one filter to each server logger (uvicorn configures them after import, but
-    keeps the logger objects, so a filter attached at app creation stays)."""
+    """Idempotent. Every record of the process is cleaned where it is made (a logger's filter would only
+    see records logged on that very logger, not on its children such as ``copilot.service.turn``), and
+    uvicorn's loggers carry the filter too, for records made before this ran."""
+    current = logging.getLogRecordFactory()
+    if not getattr(current, "redacts", False):
+        logging.setLogRecordFactory(_redacting_factory(current))
     for name in LOGGERS:
         logger = logging.getLogger(name)
         if not any(isinstance(f, RedactSecrets) for f in logger.filters):
-            logger.addFilter(RedactSecrets())
+            logger.addFilter(_REDACT)

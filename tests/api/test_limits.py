@@ -99,8 +99,10 @@ def test_a_chunked_body_without_content_length_is_stopped_at_the_limit(
             response = http.post(f"{live_server.url}/v1/assist", content=chunks(),
                                  headers={**auth("rep_east_1"), "Content-Type": "application/json"})
         except httpx.HTTPError:  # the server may close the connection while we are still sending
+            assert sent < 400 * 65536, "the whole body went through"
             return
     _error(response, 413, "payload_too_large")
+    assert sent < 400 * 65536, "the server read the whole 25 MiB before answering"
     assert "chunked" not in response.text
 
 
@@ -258,8 +260,11 @@ def test_no_token_in_the_access_log(demo_runtime: Runtime, token_for: Callable[[
     import uvicorn
 
     token = token_for("rep_east_1")
+    from uvicorn.logging import AccessFormatter
+
     lines = io.StringIO()
     handler = logging.StreamHandler(lines)
+    handler.setFormatter(AccessFormatter('%(client_addr)s - "%(request_line)s" %(status_code)s', use_colors=False))
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     config = uvicorn.Config(create_app(demo_runtime, warm_up=False), log_level="info", access_log=True,
@@ -287,3 +292,25 @@ def test_no_token_in_the_access_log(demo_runtime: Runtime, token_for: Callable[[
     assert token not in logged
     assert token[len("crmc_"):][:12] not in logged
     assert "token=***" in logged and "api_key=***" in logged
+
+
+def test_no_token_in_any_log_line_of_ours(token_for: Callable[[str], str]) -> None:
+    """Not only the access log: a record made on any logger (a child of ``copilot`` here) is cleaned."""
+    from copilot.api.redact import install_log_redaction
+
+    install_log_redaction()
+    token = token_for("rep_east_2")
+    lines = io.StringIO()
+    handler = logging.StreamHandler(lines)
+    logger = logging.getLogger("copilot.some.module")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        logger.info("called with Authorization: Bearer %s", token)
+        logger.info("GET /v1/skills?api_key=%s&x=1", token)
+        logger.info(f"a token in the message itself: {token}")
+    finally:
+        logger.removeHandler(handler)
+    logged = lines.getvalue()
+    assert logged.count("\n") == 3
+    assert token not in logged and "***" in logged

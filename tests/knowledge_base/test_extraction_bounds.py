@@ -117,7 +117,8 @@ def test_a_long_ingest_does_not_hold_up_searches(tmp_path: Path) -> None:
     slow = CachingEmbedder(FakeEmbedder(delay_s=0.05))  # 50 ms per passage: ~3 s for this document
     index = make_index(tmp_path / "data", slow)  # type: ignore[arg-type]
     ingest_upload(index, "care.md", "## 保养\n冷柜每周清洁一次冷凝器。".encode(), max_bytes=LIMIT)
-    body = "\n".join(f"## 第{i}节\n" + f"第{i}节讲压缩机E-{i:03d}报错的处理步骤，先断电再检查。" * 12 for i in range(60))
+    steps = "第{i}节讲压缩机E-{i:03d}报错的处理步骤，先断电再检查。"
+    body = "\n".join(f"## 第{i}节\n" + steps.format(i=i) * 12 for i in range(60))
     done = threading.Event()
 
     def ingest() -> None:
