@@ -295,6 +295,10 @@ class Assistant:
         return result
 
     def _audit(self, session: Session, ctx: SkillContext, result: SkillResult) -> None:
+        extra: dict[str, Any] = {"injection_detected": True} if "injection_detected" in ctx.flags else {}
+        if result.routing and result.routing.get("method") == "llm":
+            # The model chose the skill (the router's gateway fallback): the row says so.
+            extra["routed_by_llm"] = True
         record_turn(
             session,
             user_id=ctx.principal.user_id,
@@ -306,7 +310,7 @@ class Assistant:
             template_hash=ctx.template_hash,
             provider=result.provider,
             degraded=result.degraded,
-            timings_ms=ctx.timings_ms | ({"injection_detected": True} if "injection_detected" in ctx.flags else {}),
+            timings_ms=ctx.timings_ms | extra,
         )
 
 
