@@ -108,17 +108,30 @@ class Text:
 
     def take(self, pattern: re.Pattern[str], on_match: Callable[[re.Match[str]], bool | None]) -> None:
         """Each free match of ``pattern`` is offered to ``on_match``; unless it says False, it is understood."""
-        pos = 0
-        while pos <= len(self.s):
-            m = pattern.search(self.s, pos)
-            if m is None:
-                break
-            if m.end() > m.start() and self.free(m.start(), m.end()) and on_match(m) is not False:
-                self.mark(m.start(), m.end())
-                pos = m.end()
-            else:
-                # A match over text already understood (or refused) may hide a shorter one inside it.
-                pos = m.start() + 1
+        # Search each run of characters not yet understood on its own, so a long phrase reaching into
+        # understood text ("A类客户" when 客户 is taken) does not hide a shorter one ("A类").
+        for a, b in self._free_runs():
+            pos = a
+            while pos < b:
+                m = pattern.search(self.s, pos, b)
+                if m is None:
+                    break
+                if m.end() > m.start() and self.free(m.start(), m.end()) and on_match(m) is not False:
+                    self.mark(m.start(), m.end())
+                    pos = m.end()
+                else:
+                    pos = m.start() + 1
+
+    def _free_runs(self) -> list[tuple[int, int]]:
+        runs: list[tuple[int, int]] = []
+        start: int | None = None
+        for i, used in enumerate([*self.used, True]):
+            if not used and start is None:
+                start = i
+            elif used and start is not None:
+                runs.append((start, i))
+                start = None
+        return runs
 
     def take_phrases(self, table: Table, on_key: Callable[[Any, re.Match[str]], bool | None]) -> None:
         self.take(table.regex, lambda m: on_key(table.lookup(m.group(0)), m))
@@ -367,6 +380,8 @@ def take_dates(t: Text, today: dt.date) -> When:
     t.take(re.compile(rf"{num}{gap}{unit}\s*(?:{older_suf})", re.I), older)
     t.take(re.compile(rf"{num}\s*\+\s*{unit}", re.I), older)
     t.take(re.compile(rf"{num}{gap}{unit}\s+(?:{_alts(c['older_after'])})", re.I), older)
+    # "三天没处理 / 一个月没跟进": for that long without — older than that.
+    t.take(re.compile(rf"(?<![\d.]){num}{gap}{unit}(?=\s*(?:都没|还没|没有|没|未|不))", re.I), older)
     t.take(re.compile(rf"(?:{_alts(c['last_n'])})\s*{num}{gap}{unit}", re.I), last_n)
     t.take(
         re.compile(rf"(?:{_alts(c['within_prefix'])})\s*(?:the\s+)?(?:last\s+|past\s+)?{num}{gap}{unit}", re.I), last_n
@@ -377,6 +392,17 @@ def take_dates(t: Text, today: dt.date) -> When:
         re.compile(rf"(?:{_alts(c['one_unit'])})\s*(?:个)?{unit}", re.I),
         lambda m: add(Period(shift(today, -(_unit_days(m.group("unit")) - 1)), today)),
     )
+
+    def month(m: re.Match[str]) -> bool:
+        n = int(m.group("m")) if m.group("m") else int(months.lookup(m.group("name")))
+        year = int(m.group("y")) if m.group("y") else today.year
+        if not 1 <= n <= 12 or not dt.MINYEAR <= year <= dt.MAXYEAR:
+            return False
+        return add(_month(year, n))
+
+    months = Table({int(k): v for k, v in c["months"].items()})
+    t.take(re.compile(r"(?:(?P<y>\d{4})\s*年\s*)?(?<!\d)(?P<m>1[0-2]|0?[1-9])\s*月份?(?!\s*\d)(?P<name>)"), month)
+    t.take(re.compile(rf"(?:in\s+)?(?P<name>{months.regex.pattern})(?:\s+(?P<y>\d{{4}}))?(?P<m>)", re.I), month)
 
     rel = Table(c["relative_dates"])
     rel_words = rel.regex.pattern
@@ -507,9 +533,9 @@ def take_attributes(t: Text, found: Found) -> None:
     c = common()
     regions = Table(dict(c.get("region_aliases", {})))
     t.take_phrases(regions, lambda k, _m: found.regions.add(k) or True)  # type: ignore[func-returns-value]
+    t.take_phrases(Table(c["tiers"]), lambda k, _m: found.tiers.add(k) or True)  # type: ignore[func-returns-value]
     for key, target in (
         ("industries", found.industries),
-        ("tiers", found.tiers),
         ("product_lines", found.product_lines),
     ):
         ascii_only = {k: [p for p in v if p.isascii()] for k, v in c[key].items()}
@@ -564,6 +590,15 @@ def _resolve_piece(
         if hit is not None:
             target.add(str(hit))
             return True
+    # A product word before a customer name: "机器人的报修单" is robots, not every company named 机器人.
+    codes = match_products(names, piece)
+    if codes:
+        found.product_codes.update(codes)
+        return True
+    line = lines.exact(piece)
+    if line is not None:
+        found.product_lines.add(str(line))
+        return True
     if not piece.isascii() and len(piece) >= 2:
         accounts = match_accounts(names, piece)
         if accounts:
@@ -572,14 +607,6 @@ def _resolve_piece(
     people = names.users(piece) if len(piece) >= 2 else []
     if people:
         found.users.update(people)
-        return True
-    codes = match_products(names, piece)
-    if codes:
-        found.product_codes.update(codes)
-        return True
-    line = lines.exact(piece)
-    if line is not None:
-        found.product_lines.add(str(line))
         return True
     return False
 

@@ -20,6 +20,8 @@ Canonical filters (present only when understood):
     product_codes   sorted
     kind            activity kinds (visit, call, wecom, email, note)
     lead_status     lead statuses
+    lead_source     lead sources (展会, 线上研讨会, …)
+    deal_status     account deal statuses (未成交, 已成交, 多次成交)
     score           {"gt"|"ge"|"lt"|"le": N}
     decision_role   contact roles
     public_pool     true
@@ -61,6 +63,8 @@ class RecordResolver(Names, Protocol):
     page_opportunity_id: int | None
 
     def competitors(self) -> list[str]: ...
+
+    def lead_sources(self) -> list[str]: ...
 
 
 @dataclass
@@ -104,7 +108,9 @@ def parse(text: str, *, today: dt.date, resolver: RecordResolver, default_object
     rq = RecordQuery()
     t = Text(text)
     f = rq.filters
-    sets: dict[str, set[Any]] = {k: set() for k in ("stage", "kind", "lead_status", "decision_role", "competitor")}
+    sets: dict[str, set[Any]] = {
+        k: set() for k in ("stage", "kind", "lead_status", "lead_source", "decision_role", "competitor")
+    }
     implied: list[str] = []
 
     when = take_dates(t, today)
@@ -141,6 +147,11 @@ def parse(text: str, *, today: dt.date, resolver: RecordResolver, default_object
     t.take_phrases(tb["pool"], lambda _k, _m: flag("public_pool"))
     t.take_phrases(tb["roles"], lambda k, _m: _add(sets["decision_role"], [k]) and _imply(implied, "contact"))
     t.take_phrases(tb["lead_statuses"], lambda k, _m: _add(sets["lead_status"], [k]) and _imply(implied, "lead"))
+    sources = {s: [s] for s in resolver.lead_sources()}
+    for source, aliases in v["lead_source_aliases"].items():
+        if source in sources:
+            sources[source] += aliases
+    t.take_phrases(Table(sources), lambda k, _m: _add(sets["lead_source"], [k]) and _imply(implied, "lead"))
     competitors = Table({name: [name] for name in resolver.competitors()})
     t.take_phrases(competitors, lambda k, _m: _add(sets["competitor"], [k]))
 
@@ -192,6 +203,19 @@ def parse(text: str, *, today: dt.date, resolver: RecordResolver, default_object
         f["kind"] = [k for k in ACTIVITY_KINDS if k in sets["kind"]]
     if sets["lead_status"]:
         f["lead_status"] = [s for s in LEAD_STATUSES if s in sets["lead_status"]]
+    if close_marker and rq.object_type == "account" and not when.periods:
+        f["deal_status"] = v["account_deal_status"]["won"]  # "成交过的客户"
+    elif close_marker and rq.object_type not in ("opportunity", "account"):
+        rq.not_understood.append("成交" if re.search(r"[\u4e00-\u9fff]", text) else "close")
+    if sets["lead_source"]:
+        f["lead_source"] = sorted(sets["lead_source"])
+    if rq.object_type == "account" and "stage" in f:
+        # "没成交过的客户 / 成交过的客户": the account's deal status, not a deal stage.
+        status = v["account_deal_status"]
+        won = f["stage"] == ["赢单"]
+        if won or f["stage"] == v["open_stages"]:
+            f["deal_status"] = status["won"] if won else status["open"]
+            del f["stage"]
     if sets["decision_role"]:
         f["decision_role"] = sorted(sets["decision_role"])
     if sets["competitor"]:

@@ -60,6 +60,9 @@ class Resolver(RecordNames):
         super().__init__(records)
         self.page_account_id, self.page_opportunity_id = page_account_id, page_opportunity_id
 
+    def lead_sources(self) -> list[str]:
+        return sorted({str(c) for (c,) in self.records.rows("lead", Lead.source) if c})
+
     def competitors(self) -> list[str]:
         rows = self.records.rows("opportunity", Opportunity.competitor)
         return sorted({str(c) for (c,) in rows if c})
@@ -175,6 +178,14 @@ def where_clauses(
         out += _span(Activity.occurred_at, f["occurred_at"])
     if ("lead_status" in f or "score" in f) and object_type != "lead":
         return None
+    if "lead_source" in f:
+        if object_type != "lead":
+            return None
+        out.append(Lead.source.in_(f["lead_source"]))
+    if "deal_status" in f:
+        if object_type != "account":
+            return None
+        out.append(Account.deal_status.in_(f["deal_status"]))
     if "lead_status" in f:
         out.append(Lead.status.in_(f["lead_status"]))
     if "score" in f:
@@ -186,7 +197,10 @@ def where_clauses(
     if "created_at" in f:
         out += _span(model.created_at, f["created_at"])
     if "older_than_days" in f:
+        # "商务谈判阶段超过30天": how long the deal has been in that stage.
         age_col: Any = Activity.occurred_at if object_type == "activity" else model.created_at
+        if object_type == "opportunity" and "stage" in f:
+            age_col = Opportunity.stage_entered_at
         out.append(age_col < ago(now, int(f["older_than_days"])))
     return out
 

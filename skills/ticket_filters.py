@@ -25,6 +25,7 @@ Canonical filters (a key is present only when understood):
     created, resolved, sla_due   {"from": "YYYY-MM-DD", "to": "YYYY-MM-DD"}  inclusive; either end may be absent
     older_than_days N: created more than N days before now ("超过一周", "older than 3 days")
     sla_breached    true
+    no_device       true: tickets not tied to a device
 
 Decisions, so that users and the eval agree:
 
@@ -120,6 +121,7 @@ class _Vocab:
     unassigned: Table
     this_customer: Table
     this_device: Table
+    no_device: Table
     markers: dict[str, Table]
     negations: tuple[str, ...]
     stop: Table
@@ -147,6 +149,7 @@ def _vocab() -> _Vocab:
         unassigned=Table({"unassigned": v["assignee_unassigned"]}),
         this_customer=Table({True: v["this_customer"]}),
         this_device=Table({True: v["this_device"]}),
+        no_device=Table({True: v["no_device"]}),
         markers={k: Table({True: phrases}) for k, phrases in v["date_fields"].items()},
         negations=tuple(v["negations"]),
         stop=Table({True: [*c["stop"], *c["person_markers"], *v["stop"]]}),
@@ -171,6 +174,7 @@ def parse(text: str, *, today: dt.date, resolver: Resolver) -> ParsedQuery:
 
     # 2. The page's record, then vocabulary (earlier tables win where phrases overlap).
     t.take_phrases(voc.this_customer, lambda _k, m: _this_page(pq, sets, resolver.page_account_id, "account_ids", m))
+    t.take_phrases(voc.no_device, lambda _k, _m: _set(pq.filters, "no_device", True))
     t.take_phrases(voc.this_device, lambda _k, m: _this_page(pq, sets, resolver.page_device_id, "device_ids", m))
     t.take_phrases(voc.priority, lambda k, _m: add("priority", voc.priority_values[k]))
     t.take_phrases(voc.unassigned, lambda k, _m: _set(pq.filters, "assignee", k))

@@ -187,6 +187,8 @@ def where_clauses(filters: dict[str, Any], records: Records, now: dt.datetime) -
         clauses.append(Ticket.created_at < ago(now, int(filters["older_than_days"])))
     if filters.get("sla_breached"):
         clauses.append(breached_clause(now))
+    if filters.get("no_device"):
+        clauses.append(Ticket.device_id.is_(None))
     return clauses
 
 
@@ -409,4 +411,6 @@ def describe_filters(pq: ParsedQuery, locale: str) -> dict[str, str]:
         out["已创建" if zh else "age"] = f"超过{n}天" if zh else f"more than {n} days"
     if f.get("sla_breached"):
         out["SLA"] = "已超时" if zh else "breached"
+    if f.get("no_device"):
+        out["设备" if zh else "device"] = "无" if zh else "none"
     return out

@@ -52,6 +52,9 @@ class FakeNames:
     def competitors(self) -> list[str]:
         return ["大族激光"]
 
+    def lead_sources(self) -> list[str]:
+        return ["展会", "线上研讨会"]
+
 
 def parsed(text: str, page: int | None = None) -> tuple[str | None, dict[str, Any], list[str]]:
     names = FakeNames()

@@ -164,7 +164,7 @@ def test_parser_never_crashes_and_keeps_canonical_shape(text: str) -> None:
     filters, unknown = parsed(text)
     from skills.ticket_filters import DATE_FIELDS, LIST_KEYS
 
-    allowed = {"status", "priority", "process_node", "assignee", "older_than_days", "sla_breached"}
+    allowed = {"status", "priority", "process_node", "assignee", "older_than_days", "sla_breached", "no_device"}
     allowed |= set(DATE_FIELDS) | set(LIST_KEYS)
     assert set(filters) <= allowed
     assert all(isinstance(w, str) and w for w in unknown)
