@@ -8,9 +8,12 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from copilot.api.request_ids import RequestIds, request_id_of
 from copilot.core.errors import CopilotError, RateLimited
+from copilot.core.logging import log_event
 
 
 class ErrorDetail(BaseModel):
@@ -62,6 +65,24 @@ def error_response(status: int, code: str, message: str, **extra: Any) -> JSONRe
 
 
 def install_error_handlers(app: FastAPI) -> None:
+    app.add_middleware(RequestIds)  # request ids on every log line; every 5xx logged
+
+    @app.exception_handler(PoolTimeout)
+    async def _pool(request: Request, exc: PoolTimeout) -> JSONResponse:
+        # Every database connection is busy: a clear "try again shortly", never a 500.
+        log_event("db_pool_exhausted", level="error", request_id=request_id_of(request.scope), detail=str(exc)[:200])
+        response = error_response(503, "database_busy", "all database connections are busy; retry shortly")
+        response.headers["Retry-After"] = "2"
+        return response
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        # Runs outside the request-id middleware (Starlette's outermost layer), so it logs the 5xx itself.
+        log_event("http_5xx", level="error", status=500, request_id=request_id_of(request.scope),
+                  path=request.url.path, error=type(exc).__name__, detail=str(exc)[:300])
+        rid = request_id_of(request.scope)
+        return error_response(500, "internal_error", f"internal error (request id {rid})", request_id=rid)
+
     @app.exception_handler(CopilotError)
     async def _copilot(_: Request, exc: CopilotError) -> JSONResponse:
         status = exc.status_code if exc.status_code < 500 else 503

@@ -58,6 +58,19 @@ class Settings(BaseSettings):
     rate_limit: str = Field(default="120/minute", description="per token (limits syntax); empty: no limit")
     token_ttl: str | None = Field(default="30d", description="default lifetime of a new token; empty: none")
 
+    # Connection pool (None: SQLAlchemy's defaults, 5 + 10 overflow, 30 s wait). A turn holds a connection
+    # only while it reads or writes, never while a model answers, so a small pool serves many turns.
+    db_pool_size: int | None = Field(default=None, ge=1)
+    db_max_overflow: int | None = Field(default=None, ge=0)
+    db_pool_timeout_s: float | None = Field(default=None, gt=0, description="wait for a connection; then 503")
+
+    @property
+    def pool_options(self) -> dict[str, float | int]:
+        """Keyword arguments for create_engine (only the ones set: an in-memory SQLite pool takes none)."""
+        named = {"pool_size": self.db_pool_size, "max_overflow": self.db_max_overflow,
+                 "pool_timeout": self.db_pool_timeout_s}
+        return {k: v for k, v in named.items() if v is not None}
+
     @property
     def resolved_database_url(self) -> str:
         if self.database_url:

@@ -26,7 +26,7 @@ class Runtime:
 
     @cached_property
     def engine(self) -> Engine:
-        return make_engine(self.settings.resolved_database_url)
+        return make_engine(self.settings.resolved_database_url, **self.settings.pool_options)
 
     @cached_property
     def sessions(self) -> sessionmaker[Session]:

@@ -24,8 +24,10 @@ from copilot.core.locale import detect_locale
 from copilot.core.settings import Settings
 from copilot.crm.principal import Principal
 from copilot.crm.repository import Records
+from copilot.llm.deadline import model_call_scope
 from copilot.llm.gateway import Gateway
 from copilot.llm.trust import check_question
+from copilot.service.connections import release_before_model_call
 from copilot.service.conversation import ConversationService, Replayed
 from copilot.store.audit import record_turn
 from prompts.registry import Registry
@@ -139,6 +141,22 @@ class Assistant:
         ``conversation_id``: continue that conversation of the asker's (else a new one); ``replayed``: an
         OpenAI-style client's own message history instead (copilot/service/conversation.py).
         ``render_only``: prompt preview (copilot/service/preview.py)."""
+        # One clock for all the turn's model calls; its DB connection is handed back before each call.
+        release = release_before_model_call(session)
+        with model_call_scope(self.runtime.settings.turn_deadline_s, before_call=release):
+            return self._turn(session, principal, request, skill, token_sink, conversation_id, replayed, render_only)
+
+    def _turn(
+        self,
+        session: Session,
+        principal: Principal,
+        request: SkillRequest,
+        skill: str | None,
+        token_sink: TokenSink | None,
+        conversation_id: str | None,
+        replayed: Sequence[Replayed] | None,
+        render_only: RenderOnly | None,
+    ) -> SkillResult:
         self._bounded(request.message)
         started = time.perf_counter()
         user_default: Locale = "en" if principal.locale == "en" else "zh"
