@@ -215,7 +215,7 @@ def parse(text: str, *, today: dt.date, resolver: Resolver) -> ParsedQuery:
         t.take(code_re, lambda m: add("product_codes", [catalogue[re.sub(r"[-\s]", "", m.group(0)).upper()]]))
 
     # 4. Which date field a period is about — read before the markers are taken as filler.
-    date_field = _date_field(t, voc, sets["status"])
+    date_field, marker, marker_words = _date_field(t, voc, sets["status"])
     found = Found()
     take_attributes(t, found)
     t.take(voc.stop.regex, lambda m: True)
@@ -246,28 +246,35 @@ def parse(text: str, *, today: dt.date, resolver: Resolver) -> ParsedQuery:
         if sets[key] or (key in ("account_ids", "device_ids") and key in pq.notes):
             pq.filters[key] = sorted(sets[key])
     _bind_dates(pq.filters, when, date_field)
+    if not when.periods and marker == "resolved" and "status" not in pq.filters:
+        # "修好的工单": a resolution word with no period is the state, never dropped.
+        pq.filters["status"] = [s for s in TICKET_STATUSES if s in voc.status_values["done"]]
+    elif not when.periods and marker == "sla_due":
+        pq.not_understood.append(marker_words)  # "到期" with no day: which day is not said
     return pq
 
 
-def _date_field(t: Text, voc: _Vocab, status: set[str]) -> str:
-    def free_hit(name: str, negated_ok: bool = True) -> bool:
+def _date_field(t: Text, voc: _Vocab, status: set[str]) -> tuple[str, str | None, str]:
+    """The date field a period is about, the free marker that said so (if any) and its words."""
+
+    def free_hit(name: str) -> str | None:
         table = voc.markers[name]
         for m in table.regex.finditer(t.s):
             if not t.free(m.start(), m.end()):
                 continue
             before = t.s[max(0, m.start() - 3) : m.start()].lower().rstrip()
-            if negated_ok and any(before.endswith(n.lower()) for n in voc.negations):
+            if any(before.endswith(n.lower()) for n in voc.negations):
                 continue
-            return True
-        return False
+            return m.group(0)
+        return None
 
-    if free_hit("sla_due"):
-        return "sla_due"
-    if free_hit("created"):
-        return "created"
-    if free_hit("resolved") or (status and status <= {"resolved", "closed"}):
-        return "resolved"
-    return "created"
+    for name in ("sla_due", "created", "resolved"):
+        words = free_hit(name)
+        if words:
+            return name, name, words
+    if status and status <= {"resolved", "closed"}:
+        return "resolved", None, ""
+    return "created", None, ""
 
 
 def _bind_dates(filters: dict[str, Any], when: When, date_field: str) -> None:
