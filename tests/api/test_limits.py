@@ -24,7 +24,7 @@ Headers = Callable[[str], dict[str, str]]
 TOO_BIG = MAX_ID + 1
 
 
-def _error(response: httpx.Response, status: int, code: str | None = None) -> dict[str, Any]:
+def _error(response: Any, status: int, code: str | None = None) -> dict[str, Any]:  # httpx or TestClient
     assert response.status_code == status, response.text
     error = response.json()["error"]
     assert isinstance(error["message"], str) and error["message"]
