@@ -20,6 +20,8 @@ RUNS: dict[str, set[str]] = {
                   "service_agent_1", "marketer_1", "partner_user_1"},
     "ticket_lookup": {"admin", "sales_mgr_east", "rep_east_1", "rep_east_2", "rep_south_1", "service_mgr",
                       "service_agent_1", "marketer_1", "partner_user_1"},
+    "record_lookup": {"admin", "sales_mgr_east", "rep_east_1", "rep_east_2", "rep_south_1", "service_mgr",
+                      "service_agent_1", "marketer_1", "partner_user_1"},
     "next_best_action": {"admin", "sales_mgr_east", "rep_east_1", "rep_east_2", "rep_south_1"},
     "marketing_copy": {"admin", "marketer_1"},
     "troubleshoot": {"admin", "service_mgr", "service_agent_1"},

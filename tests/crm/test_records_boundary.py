@@ -32,13 +32,13 @@ from skills.base import SkillContext, SkillRequest
 
 ROOT = Path(__file__).resolve().parents[2]
 FORBIDDEN = (Session, sessionmaker, Engine, Connection, Runtime)
-MODELS = {"opportunity": Opportunity, "ticket": Ticket, "contract": Contract}
+MODELS: dict[str, Any] = {"opportunity": Opportunity, "ticket": Ticket, "contract": Contract}
 
 
 @pytest.fixture(scope="module")
 def hidden(demo_runtime: Runtime, principal_for: Callable[[str], Principal]) -> dict[str, int]:
-    """One record per type that rep_south_1 may not read (found with an admin's session, not the policy's
-    shortcut: ``can`` is asked only to confirm the pick)."""
+    """One record per type that rep_south_1 may not read, by the policy's ``can`` (whose rules the oracle
+    and access-matrix tests check): every door of the repository must agree with it."""
     rep = principal_for("rep_south_1")
     picked: dict[str, int] = {}
     with demo_runtime.sessions() as session:
@@ -191,12 +191,13 @@ def test_a_filter_cannot_reach_past_the_repository(
     with demo_runtime.sessions() as session:
         records = Records(session, principal_for("rep_south_1"))
         raw = select(Opportunity.account_id).where(Opportunity.id == hidden["opportunity"])
-        for where in (
+        wheres: list[Any] = [
             Account.id.in_(raw),  # an unfiltered sub-select: would say which account the hidden deal is on
             Account.id == Opportunity.account_id,  # another table without visible_ids
             text("1=1"),
             literal_column("owner_id") > 0,
-        ):
+        ]
+        for where in wheres:
             with pytest.raises(Forbidden):
                 records.list("account", where)
             with pytest.raises(Forbidden):
