@@ -39,8 +39,9 @@ class RequestIds:
                 message = {**message, "headers": headers}
                 status = int(message.get("status", 200))
                 if status >= 500:
-                    log_event("http_5xx", level="error", status=status, method=scope.get("method"),
-                              path=scope.get("path"))
+                    log_event(
+                        "http_5xx", level="error", status=status, method=scope.get("method"), path=scope.get("path")
+                    )
             await send(message)
 
         with bound(request_id=rid):

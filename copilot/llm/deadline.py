@@ -39,9 +39,7 @@ class DeadlineExceeded(Exception):
 
 
 @contextmanager
-def model_call_scope(
-    turn_deadline_s: float | None, *, before_call: Callable[[], None] | None = None
-) -> Iterator[None]:
+def model_call_scope(turn_deadline_s: float | None, *, before_call: Callable[[], None] | None = None) -> Iterator[None]:
     """Every model call made inside shares one deadline ``turn_deadline_s`` from now (None: no turn bound);
     ``before_call`` runs before each call that goes over the network."""
     deadline = time.monotonic() + turn_deadline_s if turn_deadline_s else None

@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, String, Text
+from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from copilot.crm.models import Base, utcnow
@@ -43,12 +43,32 @@ class AuditEvent(Base):
 
 
 class Feedback(Base):
+    """One rating per user per turn: a second rating of the same turn changes this row (copilot/store/feedback.py)."""
+
     __tablename__ = "feedback"
+    __table_args__ = (Index("ux_feedback_turn_user", "trace_id", "user_id", unique=True),)
     id: Mapped[int] = mapped_column(primary_key=True)
     trace_id: Mapped[str] = mapped_column(String(40), index=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     rating: Mapped[str] = mapped_column(String(10))
     comment: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+
+
+class IdempotentWrite(Base):
+    """The answer to a write sent with an ``Idempotency-Key``: a retry with the same key and body gets it
+    again instead of writing twice; the same key with another body is a 409."""
+
+    __tablename__ = "idempotent_writes"
+    __table_args__ = (Index("ux_idempotent_user_key", "user_id", "key", unique=True),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(String(100))
+    # sha256 of the method, path and body: what the key was first used for.
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    status: Mapped[int] = mapped_column(Integer)
+    response: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
 
 

@@ -23,8 +23,11 @@ from copilot.core.settings import Settings
 from copilot.service.runtime import Runtime
 from tests.fakes.openai_server import FakeOpenAIServer
 
-QUESTION = {"message": "这个商机现在的阶段和金额是多少？", "skill": "record_qa",
-            "context": {"object_type": "opportunity", "object_id": 1}}
+QUESTION = {
+    "message": "这个商机现在的阶段和金额是多少？",
+    "skill": "record_qa",
+    "context": {"object_type": "opportunity", "object_id": 1},
+}
 
 
 @pytest.fixture(scope="module")
@@ -46,8 +49,15 @@ def runtime(fake: FakeOpenAIServer, tmp_path_factory: pytest.TempPathFactory) ->
 
     data_dir = tmp_path_factory.mktemp("reliability")
     settings: Settings = fake.settings(
-        data_dir=data_dir, chroma_path=data_dir / "chroma", llm_deadline_s=1.5, turn_deadline_s=2.5,
-        llm_timeout_s=5.0, llm_breaker_failures=50, db_pool_size=2, db_max_overflow=0, db_pool_timeout_s=1.0,
+        data_dir=data_dir,
+        chroma_path=data_dir / "chroma",
+        llm_deadline_s=1.5,
+        turn_deadline_s=2.5,
+        llm_timeout_s=5.0,
+        llm_breaker_failures=50,
+        db_pool_size=2,
+        db_max_overflow=0,
+        db_pool_timeout_s=1.0,
     )
     rt = Runtime(settings)
     init_demo(rt, ingest_kb=False)
@@ -107,7 +117,9 @@ def test_trickling_model_is_cut_at_the_deadline_and_answered_offline(
     assert took < 3.5  # 1.5 s deadline + the turn's own work; without it: minutes
 
 
-def test_black_hole_costs_one_deadline_per_turn(client: TestClient, auth: dict[str, str], fake: FakeOpenAIServer) -> None:
+def test_black_hole_costs_one_deadline_per_turn(
+    client: TestClient, auth: dict[str, str], fake: FakeOpenAIServer
+) -> None:
     fake.black_hole(times=2)
     for _ in range(2):
         t0 = time.monotonic()
@@ -145,8 +157,13 @@ def test_cut_stream_on_chat_completions_is_degraded(
     client: TestClient, auth: dict[str, str], fake: FakeOpenAIServer
 ) -> None:
     fake.cut_stream("商机处于方案")
-    body = {"model": "crm-copilot", "stream": True, "messages": [{"role": "user", "content": QUESTION["message"]}],
-            "skill": "record_qa", "context": QUESTION["context"]}
+    body = {
+        "model": "crm-copilot",
+        "stream": True,
+        "messages": [{"role": "user", "content": QUESTION["message"]}],
+        "skill": "record_qa",
+        "context": QUESTION["context"],
+    }
     r = client.post("/v1/chat/completions", json=body, headers=auth)
     assert r.status_code == 200, r.text[:300]
     chunks = [json.loads(d) for _, d in sse_events(r.text) if d != "[DONE]"]
@@ -187,3 +204,95 @@ def test_pool_exhaustion_is_a_503_with_retry_after(
     logged = events(log_buf)
     assert any(e["event"] == "db_pool_exhausted" and e["request_id"] == "req-pool-1" for e in logged)
     assert any(e["event"] == "http_5xx" and e["status"] == 503 and e["request_id"] == "req-pool-1" for e in logged)
+
+
+# --- feedback: one rating per user per turn, replayable writes ---------------------------------------------
+
+
+def a_turn(client: TestClient, auth: dict[str, str], fake: FakeOpenAIServer) -> str:
+    fake.reply("商机处于方案阶段。")
+    r = client.post("/v1/assist", json=QUESTION, headers=auth)
+    assert r.status_code == 200
+    return str(r.json()["trace_id"])
+
+
+def feedback_rows(runtime: Runtime, trace_id: str) -> list[tuple[str, str | None]]:
+    from sqlalchemy import select
+
+    from copilot.store.models import Feedback
+
+    with runtime.sessions() as session:
+        return [(f.rating, f.comment) for f in session.scalars(select(Feedback).where(Feedback.trace_id == trace_id))]
+
+
+def test_a_second_rating_changes_the_first(
+    client: TestClient, auth: dict[str, str], fake: FakeOpenAIServer, runtime: Runtime
+) -> None:
+    trace = a_turn(client, auth, fake)
+    first = client.post("/v1/feedback", json={"trace_id": trace, "rating": "up"}, headers=auth)
+    second = client.post(
+        "/v1/feedback", json={"trace_id": trace, "rating": "down", "comment": "金额不对"}, headers=auth
+    )
+    assert (first.status_code, first.json()["changed"]) == (201, False)
+    assert (second.status_code, second.json()["changed"]) == (200, True)
+    assert second.json()["id"] == first.json()["id"]
+    assert feedback_rows(runtime, trace) == [("down", "金额不对")]
+
+
+def test_a_retried_write_with_its_key_is_written_once(
+    client: TestClient, auth: dict[str, str], fake: FakeOpenAIServer, runtime: Runtime
+) -> None:
+    trace = a_turn(client, auth, fake)
+    body = {"trace_id": trace, "rating": "up", "comment": "有用"}
+    key = {**auth, "Idempotency-Key": f"fb-{trace}"}
+    first = client.post("/v1/feedback", json=body, headers=key)
+    retry = client.post("/v1/feedback", json=body, headers=key)
+    assert first.status_code == 201 and "idempotent-replayed" not in first.headers
+    assert retry.status_code == 201 and retry.headers["idempotent-replayed"] == "true"
+    assert retry.json() == first.json()
+    assert feedback_rows(runtime, trace) == [("up", "有用")]
+
+    reused = client.post("/v1/feedback", json={**body, "rating": "down"}, headers=key)
+    assert reused.status_code == 409 and reused.json()["error"]["code"] == "idempotency_key_reused"
+    assert feedback_rows(runtime, trace) == [("up", "有用")]
+
+
+def test_concurrent_retries_write_one_row(
+    client: TestClient, auth: dict[str, str], fake: FakeOpenAIServer, runtime: Runtime
+) -> None:
+    trace = a_turn(client, auth, fake)
+    body = {"trace_id": trace, "rating": "down"}
+    key = {**auth, "Idempotency-Key": f"race-{trace}"}
+    with ThreadPoolExecutor(6) as pool:
+        codes = list(pool.map(lambda _: client.post("/v1/feedback", json=body, headers=key).status_code, range(6)))
+    assert set(codes) <= {200, 201} and codes.count(201) >= 1, codes
+    assert feedback_rows(runtime, trace) == [("down", None)]
+
+
+def test_migration_folds_duplicate_ratings_into_the_latest(tmp_path: Any) -> None:
+    from sqlalchemy import create_engine, text
+
+    from copilot.store.schema import upgrade
+
+    engine = create_engine(f"sqlite:///{tmp_path / 'm.sqlite3'}")  # no FK pragma: rows without users
+    upgrade(engine, "0004")
+    with engine.begin() as conn:
+        for rating in ("up", "down", "up"):
+            conn.execute(
+                text(
+                    "INSERT INTO feedback (trace_id, user_id, rating, created_at) "
+                    "VALUES ('t1', 7, :r, CURRENT_TIMESTAMP)"
+                ),
+                {"r": rating},
+            )
+        conn.execute(
+            text(
+                "INSERT INTO feedback (trace_id, user_id, rating, created_at) "
+                "VALUES ('t1', 8, 'down', CURRENT_TIMESTAMP)"
+            )
+        )
+    upgrade(engine)
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT user_id, rating FROM feedback ORDER BY user_id")).all()
+    assert [tuple(r) for r in rows] == [(7, "up"), (8, "down")]
+    engine.dispose()

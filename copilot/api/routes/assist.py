@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Header, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from sse_starlette.sse import EventSourceResponse
@@ -17,7 +17,8 @@ from copilot.api.schemas import AssistRequest, FeedbackRequest, InvokeRequest
 from copilot.core.errors import NotFound
 from copilot.crm.principal import Principal
 from copilot.service.runtime import Runtime
-from copilot.store.models import AuditEvent, Feedback
+from copilot.store.feedback import Stored, fingerprint, rate, remember, replayed
+from copilot.store.models import AuditEvent
 from skills.base import SkillRequest, SkillResult
 
 router = APIRouter(prefix="/v1", tags=["copilot"])
@@ -105,15 +106,46 @@ def invoke_skill(
     return result
 
 
-@router.post("/feedback", status_code=201)
-def feedback(body: FeedbackRequest, principal: PrincipalDep, session: SessionDep) -> dict[str, Any]:
+@router.post(
+    "/feedback",
+    status_code=201,
+    responses={200: {"description": "your earlier rating of this turn, changed (or a replayed answer)"}},
+)
+def feedback(
+    body: FeedbackRequest,
+    principal: PrincipalDep,
+    session: SessionDep,
+    response: Response,
+    idempotency_key: Annotated[
+        str | None, Header(min_length=1, max_length=100, description="the same key on a retry: written once")
+    ] = None,
+) -> dict[str, Any]:
+    # One rating per user per turn (a second one changes it); a retried write with its key is answered
+    # from the first time (copilot/store/feedback.py).
+    print_ = fingerprint("POST", "/v1/feedback", body.model_dump(mode="json"))
+    if idempotency_key:
+        stored = replayed(session, user_id=principal.user_id, key=idempotency_key, print_=print_)
+        if stored is not None:
+            response.status_code = stored.status
+            response.headers["Idempotent-Replayed"] = "true"
+            return stored.body
     # Feedback only on one's own turns: a trace id is not a capability to annotate others' answers.
     turn = session.scalar(
         select(AuditEvent).where(AuditEvent.trace_id == body.trace_id, AuditEvent.user_id == principal.user_id)
     )
     if turn is None:
         raise NotFound(f"no turn {body.trace_id!r} of yours")
-    row = Feedback(trace_id=body.trace_id, user_id=principal.user_id, rating=body.rating, comment=body.comment)
-    session.add(row)
+    rated = rate(session, trace_id=body.trace_id, user_id=principal.user_id, rating=body.rating, comment=body.comment)
+    out = {"id": rated.row.id, "trace_id": rated.row.trace_id, "rating": rated.row.rating, "changed": not rated.created}
+    status = 201 if rated.created else 200
+    if idempotency_key:
+        status, out = _stored(remember(
+            session, user_id=principal.user_id, key=idempotency_key, print_=print_, status=status, body=out
+        ))
     session.commit()
-    return {"id": row.id, "trace_id": row.trace_id, "rating": row.rating}
+    response.status_code = status
+    return out
+
+
+def _stored(stored: Stored) -> tuple[int, dict[str, Any]]:
+    return stored.status, stored.body
