@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 
 from copilot.core.errors import CopilotError
@@ -29,6 +30,11 @@ def friendly_errors(func: F) -> F:
             return func(*args, **kwargs)
         except CopilotError as exc:
             err_console.print(f"[red]error:[/red] {exc.message}", highlight=False)
+            raise typer.Exit(2) from None
+        except ValidationError as exc:  # an option outside its range (an id past 64 bits, a locale): one line
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first.get("loc", ())) or "input"
+            err_console.print(f"[red]error:[/red] {where}: {first.get('msg')}", highlight=False)
             raise typer.Exit(2) from None
 
     return wrapper  # type: ignore[return-value]

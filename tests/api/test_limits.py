@@ -314,3 +314,21 @@ def test_no_token_in_any_log_line_of_ours(token_for: Callable[[str], str]) -> No
     logged = lines.getvalue()
     assert logged.count("\n") == 3
     assert token not in logged and "***" in logged
+
+
+def test_the_cli_refuses_an_id_past_64_bits_in_one_line(demo_runtime: Runtime) -> None:
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "CRM_COPILOT_DATA_DIR": str(demo_runtime.settings.data_dir), "PYTHONPATH": str(root),
+           "COLUMNS": "200"}
+    env.pop("CRM_COPILOT_DATABASE_URL", None)
+    proc = subprocess.run(
+        [sys.executable, "-m", "copilot.cli.main", "ask", "stage?", "--as", "rep_east_1", "--object",
+         f"opportunity:{TOO_BIG}"], capture_output=True, text=True, env=env, cwd=root, timeout=120,
+    )
+    assert proc.returncode == 2
+    assert "object_id" in proc.stderr and "Traceback" not in proc.stderr
