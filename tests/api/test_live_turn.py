@@ -32,7 +32,9 @@ class _Assistant:
     def __init__(self, script: Script) -> None:
         self.script = script
 
-    def turn(self, session: Any, principal: Any, request: Any, skill: Any = None, *, token_sink: TokenSink) -> Any:
+    def turn(
+        self, session: Any, principal: Any, request: Any, skill: Any = None, *, token_sink: TokenSink, **_: Any
+    ) -> Any:  # **_: the conversation arguments LiveTurn passes on (conversation_id, replayed)
         return self.script(token_sink)
 
 
