@@ -12,10 +12,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Any
 
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
+from sqlalchemy.pool import ConnectionPoolEntry, QueuePool
 
 from copilot.core.logging import log_event
+from copilot.core.settings import Settings
 
 # A release that takes this long means the commit waited on the database (a lock, a slow disk).
 _SLOW_RELEASE_MS = 200.0
@@ -32,3 +36,35 @@ def release_before_model_call(session: Session) -> Callable[[], None]:
             log_event("db_slow_release", level="warning", ms=round(took, 1))
 
     return release
+
+
+# A request that waited this long for a connection is worth a log line: the pool is too small for the load.
+_SLOW_WAIT_S = 0.1
+
+
+class TimedQueuePool(QueuePool):
+    """SQLAlchemy's QueuePool that logs every wait for a connection longer than 100 ms (``db_pool_wait``)."""
+
+    def _do_get(self) -> ConnectionPoolEntry:
+        t0 = time.perf_counter()
+        entry = super()._do_get()
+        waited = time.perf_counter() - t0
+        if waited > _SLOW_WAIT_S:
+            log_event(
+                "db_pool_wait",
+                level="warning",
+                ms=round(waited * 1000, 1),
+                pool_size=self.size(),
+                checked_out=self.checkedout(),
+            )
+        return entry
+
+
+def engine_options(settings: Settings) -> dict[str, Any]:
+    """create_engine keywords: the pool settings, and the timed pool wherever SQLAlchemy would pool with a
+    queue (every server database and file SQLite; an in-memory SQLite keeps its single-connection pool)."""
+    options: dict[str, Any] = dict(settings.pool_options)
+    url = make_url(settings.resolved_database_url)
+    if not (url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")):
+        options["poolclass"] = TimedQueuePool
+    return options

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from copilot.core.settings import Settings, get_settings
 from copilot.crm.db import make_engine, session_factory
+from copilot.service.connections import engine_options
 
 if TYPE_CHECKING:
     from copilot.llm.gateway import Gateway
@@ -26,7 +27,7 @@ class Runtime:
 
     @cached_property
     def engine(self) -> Engine:
-        return make_engine(self.settings.resolved_database_url, **self.settings.pool_options)
+        return make_engine(self.settings.resolved_database_url, **engine_options(self.settings))
 
     @cached_property
     def sessions(self) -> sessionmaker[Session]:

@@ -296,3 +296,21 @@ def test_migration_folds_duplicate_ratings_into_the_latest(tmp_path: Any) -> Non
         rows = conn.execute(text("SELECT user_id, rating FROM feedback ORDER BY user_id")).all()
     assert [tuple(r) for r in rows] == [(7, "up"), (8, "down")]
     engine.dispose()
+
+
+def test_a_wait_for_a_connection_is_logged_with_the_request_id(
+    client: TestClient, auth: dict[str, str], runtime: Runtime, log_buf: io.StringIO
+) -> None:
+    import threading
+
+    held = [runtime.engine.connect() for _ in range(2)]
+    timer = threading.Timer(0.4, held[0].close)  # one comes back while the request waits
+    timer.start()
+    try:
+        r = client.get("/v1/skills", headers={**auth, "X-Request-ID": "req-wait-1"})
+    finally:
+        timer.join()
+        held[1].close()
+    assert r.status_code == 200
+    [wait] = [e for e in events(log_buf) if e["event"] == "db_pool_wait"]
+    assert wait["request_id"] == "req-wait-1" and 300 < wait["ms"] < 1000 and wait["pool_size"] == 2
