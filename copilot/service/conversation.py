@@ -175,6 +175,7 @@ class ConversationService:
             elif m.role == "assistant":
                 pairs.append((pending, m.text))
                 pending = ""
+        pairs = pairs[-MAX_TURNS:]  # only the turns a skill will see are looked up
         by_digest = store.turns_with_answers(
             session, principal.user_id, [d for _, answer in pairs for d in _answer_digests(answer)]
         )
