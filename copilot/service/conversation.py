@@ -175,13 +175,16 @@ class ConversationService:
             elif m.role == "assistant":
                 pairs.append((pending, m.text))
                 pending = ""
+        if pending:  # the user wrote more than once before this message: those words are history too
+            pairs.append((pending, ""))
         pairs = pairs[-MAX_TURNS:]  # only the turns a skill will see are looked up
         by_digest = store.turns_with_answers(
-            session, principal.user_id, [d for _, answer in pairs for d in _answer_digests(answer)]
+            session, principal.user_id, [d for _, answer in pairs if answer for d in _answer_digests(answer)]
         )
         matched: list[ConversationTurn | None] = []
         for _, answer in pairs:
-            matched.append(next((by_digest[d] for d in _answer_digests(answer) if d in by_digest), None))
+            found = next((by_digest[d] for d in _answer_digests(answer) if d in by_digest), None) if answer else None
+            matched.append(found)
         checked = self._recheck(records, [row for row in matched if row is not None])
         by_row = {id(row): k for row, k in zip([r for r in matched if r is not None], checked, strict=True)}
         kept: list[_Kept] = []

@@ -106,3 +106,19 @@ def test_mcp_tools_take_a_conversation_id(conv_runtime: Runtime, conv_auth: Auth
     assert "conversation_id" in tool.input_schema["properties"]
     assert second["conversation_id"] == cid
     assert bad["error"]["status"] == 404
+
+
+def test_user_messages_without_an_answer_are_history_too(conv_runtime: Runtime, conv_auth: Auth) -> None:
+    from copilot.api.app import create_app
+
+    with FakeOpenAIServer(default_text="好的。") as fake:
+        runtime = with_fake_model(conv_runtime, fake)
+        client = TestClient(create_app(runtime, warm_up=False), raise_server_exceptions=False)
+        messages = [
+            {"role": "user", "content": "客户姓王，电话我已经打过了，配件号 ZQ-9900"},
+            {"role": "user", "content": "帮我回复客户"},
+        ]
+        chat(client, conv_auth, messages, context=TICKET)
+        runtime.engine.dispose()  # not close(): the knowledge index is the shared runtime's
+    sent = [m for r in fake.chat_requests() for m in r.body["messages"]]
+    assert any(m["role"] == "user" and "ZQ-9900" in m["content"] for m in sent)
