@@ -164,3 +164,17 @@ def test_copy_with_no_product_asks_which_and_the_answer_writes_it(conv_client: T
     assert "needs_choice" not in written["data"]
     turns = conv_client.get(f"/v1/conversations/{asked['conversation_id']}", headers=conv_auth("marketer_1")).json()
     assert turns["turns"][-1]["message"] == str(pick + 1)
+
+
+def test_a_streamed_turn_continues_the_conversation(conv_client: TestClient, conv_auth: Auth) -> None:
+    cid = assist(conv_client, conv_auth, AGENT, message="帮我回复客户", context=TICKET)["conversation_id"]
+    body = {"message": "更正式一点", "conversation_id": cid, "stream": True}
+    with conv_client.stream("POST", "/v1/assist", json=body, headers=conv_auth(AGENT)) as response:
+        assert response.status_code == 200
+        text = "".join(response.iter_text())
+    result = next(line for line in text.splitlines() if line.startswith("data: {") and '"answer"' in line)
+    assert f'"conversation_id":"{cid}"' in result and '"skill":"reply_suggestion"' in result
+    turns = conv_client.get(f"/v1/conversations/{cid}", headers=conv_auth(AGENT)).json()["turns"]
+    assert [t["message"] for t in turns] == ["帮我回复客户", "更正式一点"]
+    long = conv_client.get("/v1/conversations/" + "x" * 500, headers=conv_auth(AGENT))
+    assert long.status_code == 404
