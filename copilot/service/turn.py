@@ -299,7 +299,10 @@ class Assistant:
         self, session: Session, ctx: SkillContext, request: SkillRequest, routing: dict[str, Any], decision: Any
     ) -> SkillResult:
         options = [self.specs[name] for name, _ in decision.alternatives[:3] if name in self.specs]
-        options = [s for s in options if s.allowed(ctx.principal)] or self.skills_for(ctx.principal)[:3]
+        page = request.context.object_type if request.context else None
+        # Never offer a skill that cannot work here (a reply with no ticket open): picking it would fail.
+        workable = [s for s in self.skills_for(ctx.principal) if not s.needs_page or page in s.needs_page]
+        options = [s for s in options if s.name in {w.name for w in workable}] or workable[:3]
         if decision.reason == "needs_page" and decision.wanted in self.specs:
             # The request is clear but its skill needs a record page that is not open: ask which one.
             wanted = self.specs[decision.wanted]

@@ -178,3 +178,25 @@ def test_a_streamed_turn_continues_the_conversation(conv_client: TestClient, con
     assert [t["message"] for t in turns] == ["帮我回复客户", "更正式一点"]
     long = conv_client.get("/v1/conversations/" + "x" * 500, headers=conv_auth(AGENT))
     assert long.status_code == 404
+
+
+def test_the_routers_question_is_answered_by_number_or_by_name(conv_client: TestClient, conv_auth: Auth) -> None:
+    asked = assist(conv_client, conv_auth, AGENT, message="在吗")
+    assert asked["skill"] == "clarify" and len(asked["data"]["options"]) >= 2
+    cid = asked["conversation_id"]
+    picked = assist(conv_client, conv_auth, AGENT, message="2", conversation_id=cid)
+    assert picked["skill"] == asked["data"]["options"][1] and picked["routing"]["method"] == "choice"
+
+    asked = assist(conv_client, conv_auth, AGENT, message="在吗")
+    title = asked["actions"][0]["title"]  # the skill's title as the question showed it
+    picked = assist(conv_client, conv_auth, AGENT, message=title, conversation_id=asked["conversation_id"])
+    assert picked["skill"] == asked["data"]["options"][0]
+
+
+def test_the_routers_question_never_offers_a_skill_that_cannot_work_here(
+    conv_client: TestClient, conv_auth: Auth
+) -> None:
+    # For a service agent a vague "嗯嗯" scores closest to a reply, which cannot work with no ticket open.
+    asked = assist(conv_client, conv_auth, AGENT, message="嗯嗯")
+    assert asked["skill"] == "clarify", asked["skill"]
+    assert "reply_suggestion" not in asked["data"]["options"]
