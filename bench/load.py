@@ -117,9 +117,10 @@ def client_loop(base: str, token: str, until: float, seed: int, record: Callable
             try:
                 r = http.request(method, path, json=body)
                 status = r.status_code
-            except httpx.HTTPError:
+            except httpx.HTTPError as exc:
                 status = 0  # no answer at all: counted apart from 5xx
                 r = None
+                record(f"no_answer:{type(exc).__name__}", 0, (time.perf_counter() - t0) * 1000)
             record(name, status, (time.perf_counter() - t0) * 1000)
             if r is not None and status == 200 and path == "/v1/assist" and time.monotonic() < until:
                 trace = r.json().get("trace_id")

@@ -8,6 +8,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -72,6 +73,16 @@ def install_error_handlers(app: FastAPI) -> None:
         # Every database connection is busy: a clear "try again shortly", never a 500.
         log_event("db_pool_exhausted", level="error", request_id=request_id_of(request.scope), detail=str(exc)[:200])
         response = error_response(503, "database_busy", "all database connections are busy; retry shortly")
+        response.headers["Retry-After"] = "2"
+        return response
+
+    @app.exception_handler(OperationalError)
+    async def _database(request: Request, exc: OperationalError) -> JSONResponse:
+        # A locked SQLite file (busy_timeout spent under many writers), a lost or refused connection: the
+        # database, a dependency, is unavailable for now; the request may be retried.
+        log_event("db_unavailable", level="error", request_id=request_id_of(request.scope),
+                  detail=str(exc.orig or exc)[:200])
+        response = error_response(503, "database_busy", "the database is busy or unavailable; retry shortly")
         response.headers["Retry-After"] = "2"
         return response
 

@@ -13,6 +13,7 @@ row is written when the turn ends, after the last token.
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import queue
 import threading
@@ -90,7 +91,9 @@ class LiveTurn:
     def open(self) -> Started:
         """Start the turn; return once it talks to the model or has finished (skill and trace id for the
         stream's first event). A failure before that is raised here, exactly as the plain route raises it."""
-        threading.Thread(target=self._work, name="live-turn", daemon=True).start()
+        # The request's log fields (its request id) go with the turn into its thread.
+        ctx = contextvars.copy_context()
+        threading.Thread(target=lambda: ctx.run(self._work), name="live-turn", daemon=True).start()
         first = self._events.get()
         if isinstance(first, Failed):
             raise first.error

@@ -143,14 +143,19 @@ def sse_events(text: str) -> list[tuple[str, str]]:
     return out
 
 
-def test_cut_stream_on_assist_is_degraded(client: TestClient, auth: dict[str, str], fake: FakeOpenAIServer) -> None:
+def test_cut_stream_on_assist_is_degraded(
+    client: TestClient, auth: dict[str, str], fake: FakeOpenAIServer, log_buf: io.StringIO
+) -> None:
     fake.cut_stream("商机处于方案")
-    r = client.post("/v1/assist", json={**QUESTION, "stream": True}, headers=auth)
+    r = client.post("/v1/assist", json={**QUESTION, "stream": True}, headers={**auth, "X-Request-ID": "req-cut-1"})
     assert r.status_code == 200
     results = [json.loads(d) for name, d in sse_events(r.text) if name == "result"]
     assert results, r.text[:500]
     [result] = results
     assert result["degraded"] is True and "llm_degraded:stream_incomplete" in result["warnings"]
+    assert result["answer"] == "商机处于方案"  # the partial text, kept as such (README)
+    [failure] = [e for e in events(log_buf) if e["event"] == "model_failure"]
+    assert (failure["reason"], failure["request_id"]) == ("stream_incomplete", "req-cut-1")
 
 
 def test_cut_stream_on_chat_completions_is_degraded(
@@ -314,3 +319,25 @@ def test_a_wait_for_a_connection_is_logged_with_the_request_id(
     assert r.status_code == 200
     [wait] = [e for e in events(log_buf) if e["event"] == "db_pool_wait"]
     assert wait["request_id"] == "req-wait-1" and 300 < wait["ms"] < 1000 and wait["pool_size"] == 2
+
+
+def test_a_locked_database_is_a_503_not_a_500(
+    client: TestClient, auth: dict[str, str], fake: FakeOpenAIServer, runtime: Runtime, log_buf: io.StringIO
+) -> None:
+    import sqlite3
+
+    trace = a_turn(client, auth, fake)
+    # Another writer holds the SQLite file's write lock past the service's busy timeout (5 s), as 20
+    # clients writing feedback at once did in bench/load.py.
+    path = runtime.settings.resolved_database_url.removeprefix("sqlite:///")
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN EXCLUSIVE")
+    try:
+        r = client.post("/v1/feedback", json={"trace_id": trace, "rating": "up"}, headers=auth)
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    assert r.status_code == 503 and r.headers["retry-after"] == "2"
+    assert r.json()["error"]["code"] == "database_busy"
+    assert any(e["event"] == "db_unavailable" for e in events(log_buf))
+    assert client.post("/v1/feedback", json={"trace_id": trace, "rating": "up"}, headers=auth).status_code == 201
