@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import ConnectionPoolEntry, QueuePool
 
@@ -64,7 +65,10 @@ def engine_options(settings: Settings) -> dict[str, Any]:
     """create_engine keywords: the pool settings, and the timed pool wherever SQLAlchemy would pool with a
     queue (every server database and file SQLite; an in-memory SQLite keeps its single-connection pool)."""
     options: dict[str, Any] = dict(settings.pool_options)
-    url = make_url(settings.resolved_database_url)
+    try:
+        url = make_url(settings.resolved_database_url)
+    except ArgumentError:
+        return options  # make_engine turns a malformed URL into one clear ConfigError
     if not (url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")):
         options["poolclass"] = TimedQueuePool
     return options

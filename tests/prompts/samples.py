@@ -121,6 +121,24 @@ SAMPLES: dict[str, dict[str, Any]] = {
         ],
         "total": 5,
     },
+    "record_lookup": {
+        "query": "我名下本月要成交的商机",
+        "object": "商机",
+        "filters": {"负责人": "我", "预计成交": "2026-11-01 至 2026-11-30"},
+        "rows": [
+            {"id": "crm:opportunity:12", "title": "华东重工 激光切割产线扩容", "detail": "商务谈判 · ¥860,000 · 11-28"},
+            {"id": "crm:opportunity:31", "title": "苏州精工 CR-7 协作机器人", "detail": "方案报价 · ¥420,000 · 11-30"},
+        ],
+        "total": 2,
+    },
+    "lookup_filters": {
+        "query": "上个月苏州那几家客户报的维修单",
+        "object_type": "ticket",
+        "today": "2026-11-20",
+        "understood": '{"business_type": "repair"}',
+        "not_understood": ["苏州那几家客户"],
+        "schema": '{"type": "object", "properties": {"city": {"type": "string"}}}',
+    },
     "router_clarify": {
         "message": "帮我看看这个",
         "candidates": [

@@ -90,14 +90,15 @@ def test_wrong_types_are_reported() -> None:
 
 
 def test_latest_version_and_locale_fallback(tmp_path: Path) -> None:
-    write(tmp_path, GOOD.format(id="record_qa", version="2.1.0", locale="en"), "record_qa", "v2.1.0.en.yaml")
+    # A deployment's version above every packaged one (record_qa ships up to v3).
+    write(tmp_path, GOOD.format(id="record_qa", version="9.1.0", locale="en"), "record_qa", "v9.1.0.en.yaml")
     reg = Registry.load(tmp_path)
 
-    latest = reg.get("record_qa", locale="zh")  # 2.1.0 exists only in English: falls back
-    assert (latest.version, latest.locale) == ("2.1.0", "en")
+    latest = reg.get("record_qa", locale="zh")  # 9.1.0 exists only in English: falls back
+    assert (latest.version, latest.locale) == ("9.1.0", "en")
     assert reg.get("record_qa@1", locale="zh").version == "1"
     assert reg.get("record_qa", version="v1", locale="en").locale == "en"
-    assert reg.versions("record_qa")[-1] == "2.1.0"
+    assert reg.versions("record_qa")[-1] == "9.1.0"
 
 
 def test_versions_sort_numerically(tmp_path: Path) -> None:

@@ -27,6 +27,7 @@ DECLARED = {
     "next_best_action": True,
     "troubleshoot": True,
     "ticket_lookup": True,
+    "record_lookup": True,
     "marketing_copy": False,  # JSON output, then the compliance rewrite
     "reply_suggestion": False,  # the promise guard removes sentences after the model wrote them
 }
