@@ -79,15 +79,27 @@ def replayed(session: Session, *, user_id: int, key: str, print_: str) -> Stored
     return Stored(row.status, dict(row.response))
 
 
-def remember(session: Session, *, user_id: int, key: str, print_: str, status: int, body: dict[str, Any]) -> Stored:
-    """Store the answer under the key, in the write's own transaction. Two concurrent first uses of one
-    key: the second finds the first's answer and returns it (its own write was the same request)."""
+def claim(session: Session, *, user_id: int, key: str, print_: str) -> Stored | None:
+    """Take the key before writing, so concurrent first uses of one key are serialised by its unique index:
+    None when this request holds the key (write, then ``remember``); otherwise the answer of the request
+    that held it first (its transaction has committed by the time the index refuses ours)."""
     try:
         with session.begin_nested():
-            session.add(IdempotentWrite(user_id=user_id, key=key, fingerprint=print_, status=status, response=body))
+            session.add(IdempotentWrite(user_id=user_id, key=key, fingerprint=print_, status=0, response={}))
     except IntegrityError:
+        session.rollback()
         again = replayed(session, user_id=user_id, key=key, print_=print_)
-        if again is not None:
-            return again
-        raise  # pragma: no cover
+        if again is None:  # pragma: no cover - the index only fails on a duplicate
+            raise
+        return again
+    return None
+
+
+def remember(session: Session, *, user_id: int, key: str, print_: str, status: int, body: dict[str, Any]) -> Stored:
+    """Store the answer under the key this request claimed, in the write's own transaction."""
+    row = session.scalar(select(IdempotentWrite).where(IdempotentWrite.user_id == user_id, IdempotentWrite.key == key))
+    if row is None or row.fingerprint != print_:  # pragma: no cover - claim() ran in this transaction
+        raise Conflict("the Idempotency-Key was not claimed by this request", code="idempotency_key_reused")
+    row.status, row.response = status, body
+    session.flush()
     return Stored(status, body)

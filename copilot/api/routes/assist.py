@@ -17,7 +17,7 @@ from copilot.api.schemas import AssistRequest, FeedbackRequest, InvokeRequest
 from copilot.core.errors import NotFound
 from copilot.crm.principal import Principal
 from copilot.service.runtime import Runtime
-from copilot.store.feedback import Stored, fingerprint, rate, remember, replayed
+from copilot.store.feedback import Stored, claim, fingerprint, rate, remember, replayed
 from copilot.store.models import AuditEvent
 from skills.base import SkillRequest, SkillResult
 
@@ -124,7 +124,9 @@ def feedback(
     # from the first time (copilot/store/feedback.py).
     print_ = fingerprint("POST", "/v1/feedback", body.model_dump(mode="json"))
     if idempotency_key:
-        stored = replayed(session, user_id=principal.user_id, key=idempotency_key, print_=print_)
+        stored = replayed(session, user_id=principal.user_id, key=idempotency_key, print_=print_) or claim(
+            session, user_id=principal.user_id, key=idempotency_key, print_=print_
+        )
         if stored is not None:
             response.status_code = stored.status
             response.headers["Idempotent-Replayed"] = "true"
