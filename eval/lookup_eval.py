@@ -97,6 +97,34 @@ def run_all(session: Session, runtime: Any, routed: bool = False) -> dict[str, A
     return report
 
 
+GATES = {
+    "ticket_lookup_users.exact": {"min": 0.9},
+    "record_lookup_users.exact": {"min": 0.9},
+    "ticket_lookup_users.routed.exact": {"min": 0.85},
+    "record_lookup_users.routed.exact": {"min": 0.85},
+}
+
+
+def harness_suite(runtime: Any) -> dict[str, Any]:
+    """Harness entry (``crm-copilot eval run --suite lookups``): each user-phrased set twice, naming the
+    skill and letting the router choose, against the harness's demo database."""
+    metrics: dict[str, float] = {}
+    failures: list[dict[str, Any]] = []
+    with runtime.sessions() as session:
+        for routed in (False, True):
+            report = run_all(session, runtime, routed=routed)
+            for skill, name in SUITES.items():
+                part = report[skill]
+                prefix = f"{name}.routed" if routed else name
+                metrics[f"{prefix}.cases"] = float(part["cases"])
+                metrics[f"{prefix}.exact"] = part["exact"]
+                metrics[f"{prefix}.jaccard"] = part["jaccard"]
+                if routed:
+                    metrics[f"{prefix}.routed_elsewhere"] = float(part["routed_elsewhere"])
+                failures.extend({"suite": prefix, **row} for row in part["failures"])
+    return {"metrics": metrics, "gates": GATES, "cases": failures}
+
+
 def main(argv: list[str] | None = None) -> int:
     from copilot.core.settings import Settings
     from copilot.demo.generator import DEMO_TODAY

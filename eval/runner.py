@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from eval import conversation_eval, instruction_checks, retrieval, router_eval, skills_eval
+from eval import conversation_eval, instruction_checks, lookup_eval, retrieval, router_eval, skills_eval
 
 if TYPE_CHECKING:
     from copilot.service.runtime import Runtime
@@ -39,6 +39,7 @@ def skills_suite(runtime: Runtime) -> dict[str, Any]:
 # Suite name → its entry. Each module owns its dataset under eval/datasets/.
 SUITES: dict[str, Callable[[Runtime], dict[str, Any]]] = {
     "conversation": conversation_eval.run_suite,
+    "lookups": lookup_eval.harness_suite,
     "retrieval": retrieval.run_suite,
     "router": router_eval.run_suite,
     "skills": skills_suite,
