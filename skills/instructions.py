@@ -299,6 +299,8 @@ def _instruction_clause(clause: str) -> bool:
     tables = [v["tone"], v["language"], {"s": v["length"]["shorter"], "l": v["length"]["longer"]}]
     if any(_has(low, p.lower()) for t in tables for ps in t.values() for p in ps):
         return True
+    if any(_has(low, p.lower()) for p in v.get("about_writing", [])):
+        return True
     return bool(_length(low)[0] or _length(low)[1])
 
 
@@ -353,9 +355,18 @@ def _asked(message: str, lang: str) -> list[str]:
             continue
         rest = message[pos + len(intro) :].lstrip("：:，, ")
         end = min([i for c in "。！？!?\n；;" if (i := rest.find(c)) >= 0] or [len(rest)])
-        question = _swap_pronouns(rest[:end].strip(" ，,"), lang)
-        if len(question) < 2 or _instruction_clause(question):
+        if lang == "en":
+            end = min(end, m.start()) if (m := re.search(r"\.(?:\s|$)", rest)) else end
+        kept: list[str] = []
+        for clause in re.split(r"([，,])", rest[:end])[::2]:
+            if _instruction_clause(clause):
+                break  # "…, keep it short": the rest is about the writing
+            kept.append(clause.strip())
+        question = _swap_pronouns(("，" if lang == "zh" else ", ").join(k for k in kept if k), lang)
+        if len(question) < 2:
             return []
+        if lang == "en" and intro.endswith((" to", " they")):
+            return [f"Could you please {question}?"]
         if lang == "zh" and intro.startswith(("请", "让")):
             verb = re.sub(r"^[请让](?:客户|他|她)", "", intro)  # "请客户确认" → "确认"
             return [f"请您{verb}{question}"]
@@ -427,16 +438,17 @@ def word_count(text: str) -> int:
 
 
 def trim_to(text: str, limit: int, tail: str = "") -> str:
-    """``text`` (+ ``tail``) within ``limit`` characters: whole clauses first, then a hard cut with '…'."""
+    """``text`` (+ ``tail``) within ``limit`` characters by dropping whole clauses that do not fit; a hard cut
+    with '…' only when no clause fits at all."""
     if char_count(text + tail) <= limit:
         return text + tail
     room = limit - char_count(tail)
     clauses = re.findall(r"[^，。；！？,;!?]+[，。；！？,;!?]?", text)
     out = ""
     for clause in clauses:
-        if char_count(out + clause) > room:
-            break
-        out += clause
-    if char_count(out) < room // 2:  # one long clause: cut it
+        # A clause that does not fit is dropped whole; a later, shorter one may still fit.
+        if char_count(out + clause) <= room:
+            out += clause
+    if not out.strip(" ，,；;"):  # not even one clause fits: only then cut mid-sentence
         out = text.replace("\n", " ")[: max(room - 1, 0)] + "…"
     return out.rstrip("，,；; ") + tail

@@ -411,7 +411,7 @@ def _enforce(variant: dict[str, str], channel: str) -> tuple[dict[str, str], dic
         flagged += report.flagged
         out[key] = report.text
     if channel == "sms" and len(out.get("body", "")) > SMS_LIMIT:
-        out["body"] = out["body"][: SMS_LIMIT - 1] + "…"
+        out["body"] = trim_to(out["body"], SMS_LIMIT)  # whole clauses dropped, a hard cut only as a last resort
     return out, {"rewritten": rewritten, "flagged": flagged}
 
 
@@ -600,7 +600,9 @@ def run(request: SkillRequest, ctx: SkillContext) -> SkillResult:
     understood.pop("channel", None)  # the words may name several channels: inst.channels keeps them all
     inp = carried | understood | dict(request.input)
     request = request.model_copy(update={"input": inp})
-    lang = str(inp.get("language") or inst.language or ctx.locale)
+    # A follow-up ("shorter", "第二条") keeps the previous copy's language unless it asks for another one.
+    kept_lang = prior.data.get("language") if prior is not None and now.refines_only else None
+    lang = str(inp.get("language") or inst.language or kept_lang or ctx.locale)
     zh = lang == "zh"
     if _PRICE.search(request.message) and not now.channels and not _WRITE.search(request.message):
         return _price_answer(ctx, request, zh)
@@ -617,7 +619,12 @@ def run(request: SkillRequest, ctx: SkillContext) -> SkillResult:
     )
     if not campaign_id and (named := _campaign_named(ctx, request.message, today)):
         named_product = ctx.records.first("product", Product.code == str(inp.get("product") or "").upper())
-        if named_product is None or named.product_id in (None, named_product.id):
+        # A finished event found by the words' wording is no basis for an invitation or a product promotion:
+        # without it the copy is about the product, or the skill asks which campaign or product.
+        stale = named.end_date < today and (_INVITE.search(request.message) or named_product is not None)
+        if stale:
+            pass
+        elif named_product is None or named.product_id in (None, named_product.id):
             campaign_id = named.id
     crm_facts: list[Fact] = []
     campaign: dict[str, Any] = {}

@@ -27,7 +27,8 @@ from retrievers.facts import Fact
 from skills.base import PriorTurn, SkillContext, SkillRequest, SkillResult
 from skills.compose import compose, result_from
 from skills.grounding import article_chunks, doc_id, kb_search, sections_with_sources
-from skills.instructions import Instructions, char_count, checks_done, read_instructions, trim_to
+from skills.instructions import Instructions, char_count, checks_done, read_instructions, trim_to, word_count
+from skills.plan_phrases import render_plan
 from skills.promise_guard import guard
 from skills.troubleshoot import pick_article
 
@@ -134,7 +135,18 @@ def run(request: SkillRequest, ctx: SkillContext) -> SkillResult:
     now = read_instructions(request.message, ctx.locale)
     inst = now.over(prior.data.get("instructions")) if prior is not None else now
     last_customer = next((m.body for m in reversed(messages) if m.author_kind == "customer"), ticket.description)
-    lang = str(request.input.get("language") or inst.language or customer_language(last_customer))
+    # A limit in words is an English measure (Chinese is counted in characters): the agent wants English.
+    lang = str(
+        request.input.get("language")
+        or inst.language
+        or ("en" if inst.max_words else None)
+        or customer_language(last_customer)
+    )
+    # The agent's plan in the reply's language: from the phrase table when written in the other one; what the
+    # table cannot say stays as written, and the agent is told (never a silent mix of languages).
+    rendered = [render_plan(x, lang) for x in inst.stated]
+    stated = [r if r is not None else x for r, x in zip(rendered, inst.stated, strict=True)]
+    untranslated = [x for r, x in zip(rendered, inst.stated, strict=True) if r is None]
     register = _register(request, now, inst, ticket.channel or "")
     # Record values (status, process node) are shown in the reply's language, not the agent's.
     retriever = RecordRetriever(ctx.records, lang)
@@ -154,7 +166,7 @@ def run(request: SkillRequest, ctx: SkillContext) -> SkillResult:
     customer_texts = [m.body for m in messages if m.author_kind == "customer"]
     agent_texts = [m.body for m in messages if m.author_kind == "agent"]
     acknowledge = any(checks_done(t) for t in customer_texts[-2:])
-    responses = answer_lines(customer_texts[-1] if customer_texts else "", inst.stated)
+    responses = answer_lines(customer_texts[-1] if customer_texts else "", stated)
     # "已经恢复正常了，谢谢": nothing left for the customer to check.
     resolved = any(r["name"] == "resolved_thanks" for r in responses)
 
@@ -189,7 +201,7 @@ def run(request: SkillRequest, ctx: SkillContext) -> SkillResult:
         count = 1
     variables: dict[str, Any] = {
         "request": request.message,
-        "stated": list(inst.stated),
+        "stated": stated,
         "history": history,
         "previous_answer": prior.answer if prior is not None else "",
         "instructions": inst.as_data(),
@@ -236,11 +248,20 @@ def run(request: SkillRequest, ctx: SkillContext) -> SkillResult:
         + "\n"
         + " ".join(v for v in (assignee or "", str(fields.get("number", ""))) if v)
     )
-    checked = guard(composed.text, grounding, lang, stated=inst.stated)
+    checked = guard(composed.text, grounding, lang, stated=[*inst.stated, *stated])
     text = checked.text
+    if inst.max_words and word_count(text) > inst.max_words:
+        text = fit_words(text, inst.max_words, stated)
     if inst.max_chars and char_count(text) > inst.max_chars:
         text = trim_to(text, inst.max_chars)
-    notes = _notes(inst, checked.hits, skipped_steps, acknowledge, lang)
+    offline_quoted = untranslated if composed.provider == "offline" else []  # a model writes the plan itself
+    notes = _notes(inst, checked.hits, skipped_steps, acknowledge, lang, offline_quoted)
+    if inst.max_words and word_count(text) > inst.max_words:
+        notes.append(
+            f"草稿去掉可选内容后仍超过 {inst.max_words} 个词。"
+            if lang == "zh"
+            else f"Even without the optional lines the draft is over {inst.max_words} words."
+        )
     composed.text = text + (f"\n\n{NOTE_HEAD[lang]}\n" + "\n".join(f"- {n}" for n in notes) if notes else "")
     result = result_from(
         ctx,
@@ -253,7 +274,8 @@ def run(request: SkillRequest, ctx: SkillContext) -> SkillResult:
             "draft": text,
             "instructions": inst.as_data(),
             "opening": opening,
-            "stated": list(inst.stated),
+            "stated": list(inst.stated),  # the agent's words (a follow-up carries them over)
+            "said": stated,  # the same plan as the reply says it, in the reply's language
             "skipped_steps": skipped_steps,
             "notes": notes,
             "sources": sorted({doc_id(f) for f in kb_used}),
@@ -276,7 +298,28 @@ KIND_WORDS = {
 }
 
 
-def _notes(inst: Instructions, hits: list[dict[str, str]], skipped: list[str], ack: bool, lang: str) -> list[str]:
+def fit_words(text: str, limit: int, keep: list[str]) -> str:
+    """The draft within ``limit`` words by dropping whole optional lines, last first (the closing, then the
+    status line, the steps, the answers to the customer): never the greeting or a line saying the agent's
+    plan. Lines are never cut mid-sentence."""
+    lines = text.split("\n")
+    protected = {0} | {i for i, ln in enumerate(lines) if any(k and k.rstrip("。.!?？") in ln for k in keep)}
+    for i in range(len(lines) - 1, 0, -1):
+        if word_count("\n".join(lines)) <= limit:
+            break
+        if i not in protected and lines[i].strip():
+            lines[i] = ""
+    return "\n".join(ln for ln in lines if ln.strip())
+
+
+def _notes(
+    inst: Instructions,
+    hits: list[dict[str, str]],
+    skipped: list[str],
+    ack: bool,
+    lang: str,
+    untranslated: list[str] | None = None,
+) -> list[str]:
     """What the draft did not do that the agent might expect, and why — said to the agent, not the customer.
     Removed promises are named by kind, not quoted: a note the agent copies must not carry them back."""
     zh = lang == "zh"
@@ -296,8 +339,13 @@ def _notes(inst: Instructions, hits: list[dict[str, str]], skipped: list[str], a
             if zh
             else "The customer says they did the suggested checks; the draft does not ask again."
         )
-    if lang == "en" and any(has_cjk(x) for x in inst.stated):
-        notes.append("Your plan is quoted as you wrote it (in Chinese): the offline writer does not translate it.")
+    if untranslated:
+        notes.append(
+            "您的计划是用英文写的，草稿按原文引用（离线写作无法翻译）：发出前请改成中文。"
+            if zh
+            else "Your plan is quoted as you wrote it (in Chinese): the offline writer could not translate it;"
+            " put it in English before sending."
+        )
     if inst.count and inst.count > MAX_VARIANTS:
         notes.append(f"最多写 {MAX_VARIANTS} 个版本。" if zh else f"At most {MAX_VARIANTS} variants.")
     return notes
