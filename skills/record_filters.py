@@ -28,6 +28,7 @@ Canonical filters (present only when understood):
     opportunity_ids the page's deal
     <date field>    {"from", "to"} on close_date | created_at | occurred_at
     older_than_days N
+    rank            {"by": largest|smallest|latest|earliest, "n": N (optional)}: order, and keep the first N
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ from skills.lookup_words import (
     take_attributes,
     take_dates,
     take_team,
+    to_number,
     vocab,
 )
 
@@ -97,6 +99,8 @@ def _tables() -> dict[str, Table]:
         "this_account": Table({True: v["this_account"]}),
         "this_deal": Table({True: v["this_deal"]}),
         "created": Table({True: v["created_markers"]}),
+        "ranking": Table(v["ranking"]),
+        "rank_by": Table({True: v["rank_by_words"]}),
         "mine": Table({True: c["mine"]}),
         "stop": Table({True: [*c["stop"], *c["person_markers"], *v["stop"]]}),
     }
@@ -116,6 +120,9 @@ def parse(text: str, *, today: dt.date, resolver: RecordResolver, default_object
     when = take_dates(t, today)
     score = _take_score(t)
     amount = take_amounts(t)
+    rank = _take_rank(t, tb)
+    if rank:
+        f["rank"] = rank
 
     def flag(key: str, value: Any = True, obj: str | None = None) -> bool:
         f[key] = value
@@ -139,8 +146,9 @@ def parse(text: str, *, today: dt.date, resolver: RecordResolver, default_object
     t.take_phrases(tb["passed"], lambda _k, _m: flag("close_date_passed", obj="opportunity"))
     t.take_phrases(tb["stalled"], lambda _k, _m: flag("stalled", obj="opportunity"))
     t.take_phrases(tb["open"], lambda _k, _m: _add(sets["stage"], v["open_stages"]))
-    t.take_phrases(tb["stages"], lambda k, _m: _add(sets["stage"], [k]))
+    # Before the stages: "预计签单" is an expected close date, "签单" alone a won deal.
     t.take_phrases(tb["closing"], lambda _k, _m: flag("closing", obj="opportunity"))
+    t.take_phrases(tb["stages"], lambda k, _m: _add(sets["stage"], [k]))
     close_marker = _has_free(t, tb["close_markers"])
     t.take_phrases(tb["close_markers"], lambda _k, _m: True)
     t.take_phrases(tb["competitor"], lambda _k, _m: flag("competitor", True, "opportunity"))
@@ -168,7 +176,12 @@ def parse(text: str, *, today: dt.date, resolver: RecordResolver, default_object
             word = m.group(0)
             heads.append((m.start(), tb["objects"].lookup(word), word.isascii(), modifier))
             t.mark(m.start(), m.end())
+    if sets["stage"]:
+        implied.insert(0, "opportunity")  # "won last month": a stage is a deal's, unless something says otherwise
     rq.object_type = _head(t.s, heads) or (implied[-1] if implied else None) or default_object
+    if sets["decision_role"] and rq.object_type in ("account", None):
+        # A role is a contact's: "decision makers at my accounts", "客户里的决策者" are contacts.
+        rq.object_type = "contact"
     if sets["kind"]:
         rq.object_type = rq.object_type if rq.object_type == "activity" and not heads else "activity"
 
@@ -261,6 +274,37 @@ def _head(s: str, heads: list[tuple[int, str, bool, bool]]) -> str | None:
     plain = [(o, en) for _, o, en, modifier in heads if not modifier] or [(o, en) for _, o, en, _ in heads]
     zh = [o for o, en in plain if not en]
     return zh[-1] if zh else plain[0][0]
+
+
+_RANK_NUM = r"\d{1,3}|[一二两三四五六七八九十]{1,3}|one|two|three|four|five|six|seven|eight|nine|ten|twenty"
+
+
+def _take_rank(t: Text, tb: dict[str, Table]) -> dict[str, Any]:
+    """ "金额最大的五个 / top 5 / 最近的三条 / 3 most recent" → {"by": "largest", "n": 5} (n absent: order only).
+    The count is the number next to the superlative, so "前5个" or "5 biggest" both read; a number elsewhere
+    in the sentence is left to the other readers."""
+    units = "|".join(re.escape(u) for u in vocab("record_lookup")["rank_count_units"])
+    out: dict[str, Any] = {}
+    for m in tb["ranking"].regex.finditer(t.s):
+        if not t.free(m.start(), m.end()):
+            continue
+        out["by"] = tb["ranking"].lookup(m.group(0))
+        t.mark(m.start(), m.end())
+        a, b = max(0, m.start() - 12), min(len(t.s), m.end() + 14)
+        zh = re.compile(rf"(?:前\s*)?(?P<n>{_RANK_NUM})\s*(?:{units})", re.I)
+        en = re.compile(rf"(?<![\w.])(?P<n>{_RANK_NUM})(?![\w.%])", re.I)
+        for rx in (zh, en):
+            hit = next((c for c in rx.finditer(t.s, a, b) if t.free(c.start(), c.end())), None)
+            if hit is not None:
+                n = to_number(hit.group("n"))
+                if n is not None and 0 < n <= 100:
+                    out["n"] = int(n)
+                    t.mark(hit.start(), hit.end())
+                    break
+        break
+    if out:
+        t.take_phrases(tb["rank_by"], lambda _k, _m: True)
+    return out
 
 
 _SCORE_OPS = {"以上": "ge", "及以上": "ge", "或以上": "ge", "以下": "le", "及以下": "le"}

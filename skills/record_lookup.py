@@ -107,12 +107,20 @@ def where_clauses(
     v = vocab("record_lookup")
     out: list[ColumnElement[bool]] = []
     has = set(f)
+    # "我的联系人 / decision makers at my accounts": a contact is someone at the owner's accounts.
+    owner_col = Account.owner_id if object_type == "contact" else model.owner_id
+    owned: list[ColumnElement[bool]] = []
     if f.get("owner") == "me":
-        out.append(model.owner_id == records.principal.user_id)
+        owned.append(owner_col == records.principal.user_id)
     elif f.get("owner") == "team":
-        out.append(model.owner_id.in_(sorted(records.principal.chain_ids)))
+        owned.append(owner_col.in_(sorted(records.principal.chain_ids)))
     if "owner_ids" in f:
-        out.append(model.owner_id.in_(f["owner_ids"]))
+        owned.append(owner_col.in_(f["owner_ids"]))
+    if object_type == "contact":
+        owned = [Contact.account_id.in_(records.visible_ids("account", c)) for c in owned]
+    out += owned
+    if "rank" in f and object_type not in v["rank_columns"][f["rank"]["by"]]:
+        return None
     account_col = model.id if object_type == "account" else getattr(model, "account_id", None)
     if "account_ids" in f:
         if account_col is None:
@@ -214,6 +222,16 @@ ORDER: dict[str, Any] = {
 }
 
 
+def _ranked(object_type: str, rank: dict[str, Any] | None) -> tuple[list[Any], int | None]:
+    """The order and row cap a superlative asks for ("金额最大的五个" → amount desc, 5); else the default order."""
+    if not rank:
+        return ORDER[object_type], None
+    model = MODELS[object_type]
+    column = getattr(model, vocab("record_lookup")["rank_columns"][rank["by"]][object_type])
+    key = column.desc() if rank["by"] in ("largest", "latest") else column.asc()
+    return [key, model.id], rank.get("n")
+
+
 def run(request: SkillRequest, ctx: SkillContext, *, today: dt.date | None = None) -> SkillResult:
     records = ctx.records
     locale = request.locale or ctx.locale
@@ -239,7 +257,9 @@ def run(request: SkillRequest, ctx: SkillContext, *, today: dt.date | None = Non
     if clauses is not None and rq.object_type is not None:
         with ctx.timed("retrieval"):
             total = records.count(rq.object_type, *clauses)
-            items = records.list(rq.object_type, *clauses, order_by=ORDER[rq.object_type], limit=ROW_LIMIT)
+            order, limit = _ranked(rq.object_type, rq.filters.get("rank"))
+            total = min(total, limit or total)
+            items = records.list(rq.object_type, *clauses, order_by=order, limit=min(limit or ROW_LIMIT, ROW_LIMIT))
     rows, facts = _rows(records, rq.object_type or "account", items, locale)
     shown = facts[:SHOWN]
     noun = NOUN[locale].get(rq.object_type or "", "记录" if locale == "zh" else "records")
@@ -425,6 +445,11 @@ def describe(rq: RecordQuery, locale: str) -> dict[str, str]:
     ):
         if key in f:
             out[zl if zh else el] = f"{f[key].get('from', '…')} ~ {f[key].get('to', '…')}"
+    if "rank" in f:
+        words = {"largest": ("最大", "largest"), "smallest": ("最小", "smallest"), "latest": ("最近", "latest")}
+        zl, el = words.get(f["rank"]["by"], ("最早", "earliest"))
+        n = f["rank"].get("n")
+        out["排序" if zh else "order"] = (f"{zl}的{n}条" if n else zl) if zh else (f"{el} {n}" if n else el)
     if "older_than_days" in f:
         out["早于" if zh else "older than"] = f"{f['older_than_days']}天" if zh else f"{f['older_than_days']} days"
     return out

@@ -111,6 +111,23 @@ def parsed(text: str, page: int | None = None) -> tuple[str | None, dict[str, An
         ),
         ("这个 account 的 contacts", "contact", {}),
         ("CR-7 协作机器人的商机", "opportunity", {"product_codes": ["CR-7"]}),
+        # An expected signing is a close date on an open deal, not a won one.
+        (
+            "本季度预计签约的项目",
+            "opportunity",
+            {"closing": True, "close_date": {"from": "2026-10-01", "to": "2026-12-31"}},
+        ),
+        ("这周能关单的单子", "opportunity", {"closing": True, "close_date": {"from": "2026-11-16", "to": "2026-11-22"}}),
+        ("去年签下的订单", "opportunity", {"stage": ["赢单"], "close_date": {"from": "2025-01-01", "to": "2025-12-31"}}),
+        ("deals we won this quarter", "opportunity", {"stage": ["赢单"], "close_date": {"from": "2026-10-01", "to": "2026-12-31"}}),
+        # Superlatives order the rows; a count beside them keeps the first N.
+        ("预算最高的3个项目", "opportunity", {"rank": {"by": "largest", "n": 3}}),
+        ("the ten biggest opportunities", "opportunity", {"rank": {"by": "largest", "n": 10}}),
+        ("最新的两条电话记录", "activity", {"rank": {"by": "latest", "n": 2}, "kind": ["call"]}),
+        ("最小的商机", "opportunity", {"rank": {"by": "smallest"}}),
+        # A decision role is a contact's, whichever noun comes first.
+        ("key decision makers across my customers", "contact", {"owner": "me", "decision_role": ["决策者"]}),
+        ("clients in the manufacturing industry", "account", {"account_industry": ["制造业"]}),
     ],
 )
 def test_parse(text: str, obj: str, filters: dict[str, Any]) -> None:
@@ -191,6 +208,24 @@ def test_a_filter_that_does_not_apply_is_not_dropped(session: Session, demo_runt
     # A lead has no stage: say so, list nothing.
     result = lookup(session, demo_runtime, "rep_east_1", "商务谈判阶段的线索", locale="zh")
     assert result.data["total"] == 0 and "filter_not_applicable" in result.data["notes"]
+
+
+def test_contacts_at_my_accounts_are_by_the_account_owner(session: Session, demo_runtime: Runtime) -> None:
+    from copilot.crm.models import Account
+
+    result = lookup(session, demo_runtime, "rep_east_1", "who are the decision makers on my accounts", locale="en")
+    mine = select(Account.id).where(Account.owner_id == 3)
+    want = set(session.scalars(select(Contact.id).where(Contact.decision_role == "决策者", Contact.account_id.in_(mine))))
+    assert result.data["object_type"] == "contact"
+    assert {r["id"] for r in result.data["rows"]} == want and want
+
+
+def test_top_n_by_amount(session: Session, demo_runtime: Runtime) -> None:
+    result = lookup(session, demo_runtime, "sales_mgr_east", "预算最高的三个项目")
+    principal = load_principal(session, "sales_mgr_east")
+    visible = [o for o in session.scalars(select(Opportunity)) if can(session, principal, "opportunity", o.id)]
+    want = [o.id for o in sorted(visible, key=lambda o: (-o.amount, o.id))[:3]]
+    assert [r["id"] for r in result.data["rows"]] == want and result.data["total"] == 3
 
 
 def test_manager_team_is_the_chain(session: Session, demo_runtime: Runtime) -> None:
