@@ -383,6 +383,11 @@ def take_dates(t: Text, today: dt.date) -> When:
     # "三天没处理 / 一个月没跟进": for that long without — older than that.
     t.take(re.compile(rf"(?<![\d.]){num}{gap}{unit}(?=\s*(?:都没|还没|没有|没|未|不))", re.I), older)
     t.take(re.compile(rf"(?:{_alts(c['last_n'])})\s*{num}{gap}{unit}", re.I), last_n)
+    # "这两周 / 这三天": these N units, the N ending today ("这一周" stays the calendar week below).
+    t.take(
+        re.compile(rf"(?:{_alts(c['these_n'])})\s*{num}{gap}{unit}", re.I),
+        lambda m: (to_number(m.group("n")) or 0) > 1 and last_n(m),
+    )
     t.take(
         re.compile(rf"(?:{_alts(c['within_prefix'])})\s*(?:the\s+)?(?:last\s+|past\s+)?{num}{gap}{unit}", re.I), last_n
     )
@@ -557,8 +562,27 @@ def resolve_leftovers(t: Text, names: Names, found: Found, *, fillers: str | Non
                 continue
             if _resolve_piece(piece, names, found, cities, regions, region_suffixes, industries, tiers, lines):
                 continue
+            # "上海和苏州 / 郑凯或李娜": a list of names joined inside one run — kept only if every part is one.
+            parts = [p.strip(fill) for p in re.split(_JOINERS, piece)]
+            scratch = Found()
+            if len(parts) > 1 and all(
+                p and _resolve_piece(p, names, scratch, cities, regions, region_suffixes, industries, tiers, lines)
+                for p in parts
+            ):
+                _absorb(found, scratch)
+                continue
             found.not_understood.extend(w for w in re.split(f"[{re.escape(fill)}]+", piece) if w)
     return found
+
+
+_JOINERS = r"[和与及或跟]"
+
+
+def _absorb(found: Found, more: Found) -> None:
+    found.accounts.update(more.accounts)
+    found.users.update(more.users)
+    for name in ("cities", "regions", "industries", "tiers", "product_codes", "product_lines"):
+        getattr(found, name).update(getattr(more, name))
 
 
 def _resolve_piece(

@@ -58,6 +58,7 @@ from skills.lookup_words import (
     When,
     common,
     merge,
+    phrase_regex,
     resolve_leftovers,
     take_attributes,
     take_dates,
@@ -125,6 +126,8 @@ class _Vocab:
     markers: dict[str, Table]
     negations: tuple[str, ...]
     stop: Table
+    stop_words: tuple[str, ...]
+    noun_fillers: str
 
 
 @lru_cache(maxsize=1)
@@ -132,12 +135,16 @@ def _vocab() -> _Vocab:
     v, c = vocab("ticket_lookup"), common()
     open_ = tuple(v["status"]["open"])
     done = tuple(v["status"]["done"])
-    status_values = {"open": open_, "done": done, **{s: (s,) for s in TICKET_STATUSES}}
+    status_values = {"open": open_, "not_closed": open_, "done": done, **{s: (s,) for s in TICKET_STATUSES}}
+    phrases = {k: list(p) for k, p in v["status"]["phrases"].items()}
+    for key, words in (("open", v["status"]["negated_done"]), ("not_closed", v["status"]["negated_close"])):
+        # Chinese runs together ("没结"); a Chinese negation before an English word may have a space.
+        phrases[key] += [f"{n}{sep}{w}" for n in v["status"]["negators"] for w in words for sep in ("", " ")]
     high = tuple(v["priority"]["high_and_above"])
     priority_values = {"high_and_above": high, **{p: (p,) for p in TICKET_PRIORITIES}}
     nodes = {n: [n, *v["nodes"].get(n, [])] for n in TICKET_NODES if n != "新建"}
     return _Vocab(
-        status=Table(v["status"]["phrases"]),
+        status=Table(phrases),
         status_values=status_values,
         priority=Table(v["priority"]["phrases"]),
         priority_values=priority_values,
@@ -153,6 +160,8 @@ def _vocab() -> _Vocab:
         markers={k: Table({True: phrases}) for k, phrases in v["date_fields"].items()},
         negations=tuple(v["negations"]),
         stop=Table({True: [*c["stop"], *c["person_markers"], *v["stop"]]}),
+        stop_words=tuple(str(w) for w in (*c["stop"], *c["person_markers"], *v["stop"])),
+        noun_fillers=str(v.get("noun_fillers", "")),
     )
 
 
@@ -182,7 +191,13 @@ def parse(text: str, *, today: dt.date, resolver: Resolver) -> ParsedQuery:
         pq.filters["assignee"] = "team"
     t.take_phrases(voc.mine, lambda k, _m: _set(pq.filters, "assignee", k))
     t.take_phrases(voc.sla, lambda _k, _m: _set(pq.filters, "sla_breached", True))
-    t.take_phrases(voc.status, lambda k, _m: add("status", voc.status_values[k]))
+    status_keys: list[str] = []
+
+    def on_status(k: str, _m: re.Match[str]) -> bool:
+        status_keys.append(k)
+        return add("status", voc.status_values[k])
+
+    t.take_phrases(voc.status, on_status)
     t.take_phrases(voc.nodes, lambda k, _m: add("process_node", [k]))
     t.take_phrases(voc.business_types, lambda k, _m: add("business_type", [k]))
     t.take_phrases(voc.channels, lambda k, _m: add("channel", [k]))
@@ -223,7 +238,8 @@ def parse(text: str, *, today: dt.date, resolver: Resolver) -> ParsedQuery:
         t.take(table.regex, lambda m: True)
 
     # 5. What is left: a customer, colleague, city, region, industry, product — or not understood.
-    resolve_leftovers(t, resolver, found)
+    # "维修单 / 紧急单 / 解决了的单": 单 is the ticket noun, stripped at the edge of what is left (not inside a name).
+    resolve_leftovers(t, resolver, found, fillers=str(common()["fillers"]) + voc.noun_fillers)
     pq.not_understood.extend(found.not_understood)
     sets["account_ids"].update(found.accounts)
     sets["assignee_ids"].update(found.users)
@@ -233,9 +249,18 @@ def parse(text: str, *, today: dt.date, resolver: Resolver) -> ParsedQuery:
     sets["account_tier"].update(found.tiers)
     sets["product_codes"].update(found.product_codes)
     sets["product_lines"].update(found.product_lines)
+    if sets["product_codes"] and sets["product_lines"]:
+        # "HA-5 血球仪": the line word describes the code — the code narrows, the line adds nothing.
+        implied = {line for code, _n, _e, line in resolver.products() if code in sets["product_codes"]}
+        if sets["product_lines"] <= implied:
+            sets["product_lines"].clear()
     pq.matched_accounts = sorted(found.accounts.items())
     pq.matched_users = sorted(found.users.items())
 
+    positive = {st for k in status_keys if k not in ("open", "not_closed") for st in voc.status_values[k]}
+    if "not_closed" in status_keys and positive - {"closed"}:
+        # "已解决但还没关闭 / resolved but not closed": the state named, less closed — not a union with open.
+        sets["status"] = positive - {"closed"}
     if sets["status"]:
         pq.filters["status"] = [s for s in TICKET_STATUSES if s in sets["status"]]
     if sets["priority"]:
@@ -259,8 +284,11 @@ def _date_field(t: Text, voc: _Vocab, status: set[str]) -> tuple[str, str | None
 
     def free_hit(name: str) -> str | None:
         table = voc.markers[name]
-        for m in table.regex.finditer(t.s):
-            if not t.free(m.start(), m.end()):
+        # Scan markers and filler words together, leftmost-longest: a marker inside a longer filler word
+        # ("关的" in "相关的") is no marker. A word that is both (报修) stays a marker.
+        scan = phrase_regex([*table.key, *voc.stop_words])
+        for m in scan.finditer(t.s):
+            if table.lookup(m.group(0)) is None or not t.free(m.start(), m.end()):
                 continue
             before = t.s[max(0, m.start() - 3) : m.start()].lower().rstrip()
             if any(before.endswith(n.lower()) for n in voc.negations):

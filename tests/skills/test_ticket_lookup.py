@@ -129,6 +129,30 @@ def parsed(text: str, page: int | None = None) -> tuple[dict[str, Any], list[str
         ("DeviceCloud 的工单", {"product_codes": ["DC-CLOUD"]}),
         ("生化分析仪的报修", {"product_codes": ["BA-800"]}),
         ("high priority robot tickets", {"priority": ["high", "urgent"], "product_lines": ["robot"]}),
+        # The ticket noun 单 at the edge of a piece ("保养单", "刘洋的单"), never inside a name.
+        ("刘洋的单", {"assignee_ids": [7]}),
+        ("加急的保养单", {"priority": ["urgent"], "business_type": ["保养"]}),
+        # A negation before any resolution word is "not done yet", Chinese, English or mixed.
+        ("电话报修还没结案的", {"channel": ["400热线"], "status": OPEN}),
+        ("热线进来的 not fixed yet", {"channel": ["400热线"], "status": OPEN}),
+        ("还没 close 的安装工单", {"status": OPEN, "business_type": ["安装"]}),
+        # "X but not closed": the state named, less closed — not a union with open.
+        ("处理好了但没关闭的", {"status": ["resolved"]}),
+        ("resolved but not closed yet", {"status": ["resolved"]}),
+        ("tickets awaiting the customer", {"status": ["pending_customer"]}),
+        ("过了SLA的维修单", {"sla_breached": True, "business_type": ["维修"]}),
+        ("紧急且超出了SLA", {"priority": ["urgent"], "sla_breached": True}),
+        # "这N周 / 这N天": the N ending today; "这一周" stays the calendar week.
+        ("这三天报上来的", {"created": {"from": "2026-11-18", "to": "2026-11-20"}}),
+        ("这一周的工单", {"created": {"from": "2026-11-16", "to": "2026-11-22"}}),
+        ("past two weeks tickets", {"created": {"from": "2026-11-07", "to": "2026-11-20"}}),
+        # A list of names joined inside one run: every part must be one.
+        ("上海与深圳的工单", {"account_city": ["上海", "深圳"]}),
+        ("郑凯或刘洋手上的", {"assignee_ids": [7, 11]}),
+        # A marker inside a longer filler word is no marker ("关的" in "有关的").
+        ("E-204 有关的工单", {"error_codes": ["E-204"]}),
+        # A product code narrows; its own line word adds nothing ("BA-800 分析仪").
+        ("BA-800 分析仪的工单", {"product_codes": ["BA-800"]}),
         ("最近 800000 天的工单", {"created": {"from": "0001-01-01", "to": "2026-11-20"}}),
         ("tickets created on 9999-12-31", {"created": {"from": "9999-12-31", "to": "9999-12-31"}}),
     ],
@@ -150,6 +174,7 @@ def test_this_customer_binds_to_the_page_or_is_reported() -> None:
         ("华东重工 foo 的工单", ["foo"]),
         ("urgent tickets about unicorns", ["unicorns"]),
         ("火星基地的工单", ["火星基地"]),
+        ("上海和火星的工单", ["上海", "火星"]),  # a list is kept only when every part is understood
         ("'; DROP TABLE tickets; --", ["DROP", "TABLE"]),
     ],
 )
