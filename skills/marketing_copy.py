@@ -446,7 +446,19 @@ _PRODUCT_CODE = re.compile(r"[A-Za-z]{2}-?[0-9A-Za-z]+")
 _MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
 
 
-def _campaign_named(ctx: SkillContext, message: str, today: dt.date) -> Campaign | None:
+def _stale_match(ctx: SkillContext, named: Campaign, product: Product | None, message: str, today: dt.date) -> bool:
+    """A finished campaign the words only seem to name: through the product's own name ("推广 LC-3015 激光切割机"
+    is about the product, not the laser-cutting seminar), or, for an invitation, through a generic word or
+    two ("研讨会邀请" for medical dealers is not the laser seminar)."""
+    if product is not None:
+        return _campaign_named(ctx, message, today, ignore=f"{product.name} {product.name_en}") is None
+    if not _INVITE.search(message):
+        return False
+    own = _bigrams(_PRODUCT_CODE.sub(" ", re.sub(r"[（）()·]", "", named.name)))
+    return len(own & _bigrams(message)) / (len(own) or 1) < 0.5
+
+
+def _campaign_named(ctx: SkillContext, message: str, today: dt.date, ignore: str = "") -> Campaign | None:
     """A campaign the words name: by its date ("12月5号的发布会"), or by its name's wording — most of it,
     or clearly more of it than of any other ("华南沙龙"). Product codes in a name do not count: "写一条
     CR-7 的朋友圈" is about the product, not about the CR-7 launch livestream."""
@@ -455,7 +467,7 @@ def _campaign_named(ctx: SkillContext, message: str, today: dt.date) -> Campaign
     on_date = [c for c in camps if c.start_date in dates]
     if len(on_date) == 1:
         return on_date[0]
-    grams = _bigrams(_PRODUCT_CODE.sub(" ", message))
+    grams = _bigrams(_PRODUCT_CODE.sub(" ", message)) - _bigrams(ignore)
     scored = []
     for camp in camps:
         own = _bigrams(_PRODUCT_CODE.sub(" ", re.sub(r"[（）()·]", "", camp.name)))
@@ -621,7 +633,7 @@ def run(request: SkillRequest, ctx: SkillContext) -> SkillResult:
         named_product = ctx.records.first("product", Product.code == str(inp.get("product") or "").upper())
         # A finished event found by the words' wording is no basis for an invitation or a product promotion:
         # without it the copy is about the product, or the skill asks which campaign or product.
-        stale = named.end_date < today and (_INVITE.search(request.message) or named_product is not None)
+        stale = named.end_date < today and _stale_match(ctx, named, named_product, request.message, today)
         if stale:
             pass
         elif named_product is None or named.product_id in (None, named_product.id):
@@ -720,6 +732,7 @@ def run(request: SkillRequest, ctx: SkillContext) -> SkillResult:
     if only is not None:
         by_channel = {ch: [vs[min(only, len(vs) - 1)]] for ch, vs in by_channel.items()}
     _note_limits(by_channel, inst, claims, notes, zh)
+    _shorter_than_before(by_channel, now, prior)
 
     used_claims = [c for p in picked for c in p]
     cited = [*crm_facts, *(c.fact for c in used_claims), *supporting]
@@ -756,6 +769,7 @@ def run(request: SkillRequest, ctx: SkillContext) -> SkillResult:
         if only is not None:
             by_channel = {ch: [vs[min(only, len(vs) - 1)]] for ch, vs in by_channel.items() if vs}
         _note_limits(by_channel, inst, claims, notes, zh)
+        _shorter_than_before(by_channel, now, prior)
         body = "\n\n".join(_format_channel(ch, vs, zh, len(channels) > 1, inst.part) for ch, vs in by_channel.items())
     else:
         body = composed.text
@@ -802,6 +816,30 @@ def _ordinal_pick(now: Instructions, prior: PriorTurn | None, n: int) -> int | N
         return None
     count = len(prior.data.get("variants") or []) or n
     return count - 1 if now.ordinal == -1 else max(0, min(now.ordinal, count) - 1)
+
+
+OPT_OUT_TAILS = ("回T退订", "Reply T to opt out")
+SHORTER_RATIO = 0.8  # "shorter" after a piece: at least a fifth shorter than it was
+
+
+def _shorter_than_before(
+    by_channel: dict[str, list[dict[str, str]]], now: Instructions, prior: PriorTurn | None
+) -> None:
+    """ "更短一点 / shorter" refines the previous copy: each variant's main field ends up shorter than the same
+    variant was, by dropping whole clauses (the opt-out tail stays)."""
+    if not now.shorter or prior is None:
+        return
+    before = prior.data.get("by_channel") or {}
+    for channel, variants in by_channel.items():
+        main = MAIN_FIELD[channel]
+        for i, variant in enumerate(variants):
+            old = before.get(channel) or []
+            prev = str((old[min(i, len(old) - 1)] if old else {}).get(main) or "")
+            text = variant.get(main) or ""
+            if not prev or not text or char_count(text) < char_count(prev):
+                continue
+            tail = next((t for t in OPT_OUT_TAILS if text.endswith(t)), "")
+            variant[main] = _limit(text, int(char_count(prev) * SHORTER_RATIO), tail)
 
 
 def _finish(

@@ -85,3 +85,27 @@ def test_audiences_people_name() -> None:
     assert read_instructions("面向快消品牌的渠道经理", "zh").audience == "快消品牌的渠道经理"
     assert read_instructions("面向制造业客户的推广文案", "zh").audience == "制造业客户"
     assert read_instructions("给这次研讨会写邀请邮件", "zh").audience is None
+
+
+def test_writing_words_and_requests_to_the_customer() -> None:
+    assert read_instructions("回个消息，告诉他们配件周五寄出，措辞正式些").stated == ["配件周五寄出"]
+    assert read_instructions("reply asking them to restart the controller, keep it short").stated == [
+        "Could you please restart the controller?"
+    ]
+    assert read_instructions("reply in under 40 words").max_words == 40
+
+
+def test_trimming_drops_clauses_rather_than_cutting_one() -> None:
+    text = "这是一段非常非常长而且无法在限定字数里完整放下的开场白介绍内容，新品上市，欢迎咨询。"
+    out = trim_to(text, 16)
+    assert "…" not in out and char_count(out) <= 16 and "新品上市" in out
+
+
+def test_plans_in_the_other_language() -> None:
+    from skills.plan_phrases import render_plan
+
+    assert render_plan("our engineer will phone you this afternoon", "zh") == "工程师今天下午会给您打电话"
+    assert render_plan("师傅周二上午到现场", "en") == "Our engineer will visit you on Tuesday morning"
+    assert render_plan("升级包已经发到您的邮箱", "en") == "The firmware upgrade package has been sent to your email"
+    assert render_plan("我们会重新评估方案并给出报价", "en") is None  # not in the table: never half-translated
+    assert render_plan("工程师明天上门", "zh") == "工程师明天上门"

@@ -254,3 +254,25 @@ def test_a_configured_model_gets_the_request_and_the_previous_copy(skills_runtim
     assert "要有点幽默感" in sent and "更正式一点" in sent
     assert "RB-20 来了，负载 20 kg，欢迎了解" in sent  # the previous copy reached the model
     assert second.skill == "marketing_copy" and second.data["input"]["product"] == "RB-20"
+
+
+def test_a_shorter_follow_up_keeps_the_language_and_is_shorter(skills_runtime: Runtime) -> None:
+    first = _turn(skills_runtime, "帮我写个短信宣传一下 RB-20 协作机器人")
+    second = _turn(skills_runtime, "trim it", skill=None, conversation=first.conversation_id)
+    assert second.skill == "marketing_copy" and second.data["language"] == "zh"
+    before = first.data["variants"][0]["body"]
+    after = second.data["variants"][0]["body"]
+    assert len(after) < len(before) and "退订" in after
+
+
+def test_an_invitation_is_never_built_on_an_event_that_is_over(skills_runtime: Runtime) -> None:
+    import datetime as dt
+
+    with skills_runtime.sessions() as s:
+        today = skills_runtime.settings.today or dt.date.today()
+        over = {c.id for c in s.scalars(select(Campaign).where(Campaign.end_date < today))}
+    result = _turn(skills_runtime, "帮我起草一份研讨会的邀请函，发给汽车配件厂的采购")
+    cited = {c.id for c in result.citations}
+    assert not any(f"crm:campaign:{cid}" in cited for cid in over)
+    assert "needs_choice" in result.data or result.data.get("event_state") != "over"
+    assert "圆满结束" not in result.answer and "已于" not in result.answer

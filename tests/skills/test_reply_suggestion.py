@@ -179,3 +179,70 @@ def test_the_customers_last_question_is_answered_unless_the_agent_did() -> None:
     assert [a["name"] for a in asked] == ["asks_time"] and "确认后" in asked[0]["zh"]
     assert answer_lines("好的，工程师明天几点到？", ["工程师明天上午9点到现场"]) == []
     assert [a["name"] for a in answer_lines("已经恢复正常了，谢谢你们响应这么快！", [])] == ["resolved_thanks"]
+
+
+def _ask_with_customer_message(runtime: Runtime, body: str, message: str) -> Any:
+    """The agent's request on an open ticket whose customer last wrote ``body``."""
+    ticket = _open_ticket(runtime)
+    with runtime.sessions() as s:
+        s.add(
+            TicketMessage(
+                ticket_id=ticket.id,
+                author_kind="customer",
+                author_name="客户",
+                body=body,
+                sent_at=dt.datetime(2030, 1, 1, 9, 0),
+            )
+        )
+        s.flush()
+        result = ask(runtime, "service_agent_1", "reply_suggestion", message, f"ticket:{ticket.id}", session=s)
+        s.rollback()
+    return result
+
+
+def _plan_lines(draft: str) -> list[str]:
+    return [ln for ln in draft.splitlines() if ln.strip()]
+
+
+def test_words_about_the_tone_are_not_told_to_the_customer(skills_runtime: Runtime) -> None:
+    result = _ask_with_customer_message(
+        skills_runtime, "设备还是报警，麻烦看一下", "回客户一下，跟他说师傅明天下午过去，口气礼貌一点"
+    )
+    draft = result.data["draft"]
+    assert "明天下午" in draft
+    assert not any(w in draft for w in ("口气", "礼貌一点"))
+
+
+def test_a_word_limit_in_english_gets_an_english_reply_within_it_with_the_ask(skills_runtime: Runtime) -> None:
+    result = _ask_with_customer_message(
+        skills_runtime,
+        "设备还是报警，麻烦看一下，什么时候能处理好？",
+        "draft a reply, 45 words max, asking the customer to upload a photo of the display",
+    )
+    draft = result.data["draft"]
+    from skills.instructions import word_count
+
+    assert result.data["language"] == "en" and word_count(draft) <= 45
+    assert "photo of the display" in draft and "您" not in draft
+
+
+def test_a_plan_in_the_other_language_is_said_in_the_replys_language(skills_runtime: Runtime) -> None:
+    from copilot.core.locale import has_cjk
+
+    en = _ask_with_customer_message(skills_runtime, "机器又停了", "reply in English, 跟客户说备件后天到")
+    assert en.data["language"] == "en"
+    assert "spare part" in en.data["draft"] and "the day after tomorrow" in en.data["draft"]
+    assert not any(has_cjk(x) for x in en.data["said"])
+    zh = _ask_with_customer_message(
+        skills_runtime, "机器又停了", "inform the customer that our technician will come on site on Friday morning"
+    )
+    assert zh.data["language"] == "zh" and "周五上午" in zh.data["draft"]
+    assert not any(ln.isascii() and " " in ln for ln in _plan_lines(zh.data["draft"]))  # no English sentence
+
+
+def test_a_plan_the_phrase_table_cannot_say_is_flagged_to_the_agent(skills_runtime: Runtime) -> None:
+    result = _ask_with_customer_message(
+        skills_runtime, "机器又停了", "回复要用英文，告诉客户我们会重新核对他的合同条款"
+    )
+    assert result.data["language"] == "en"
+    assert any("could not translate" in n for n in result.data["notes"])
