@@ -575,7 +575,7 @@ def resolve_leftovers(t: Text, names: Names, found: Found, *, fillers: str | Non
     return found
 
 
-_JOINERS = r"[和与及或跟]"
+_JOINERS = r"以及|[和与及或跟]"
 
 
 def _absorb(found: Found, more: Found) -> None:

@@ -257,10 +257,15 @@ def parse(text: str, *, today: dt.date, resolver: Resolver) -> ParsedQuery:
     pq.matched_accounts = sorted(found.accounts.items())
     pq.matched_users = sorted(found.users.items())
 
+    groups = [set(voc.status_values[k]) for k in status_keys]
     positive = {st for k in status_keys if k not in ("open", "not_closed") for st in voc.status_values[k]}
     if "not_closed" in status_keys and positive - {"closed"}:
         # "已解决但还没关闭 / resolved but not closed": the state named, less closed — not a union with open.
         sets["status"] = positive - {"closed"}
+    elif any(a < b for a in groups for b in groups):
+        # "open tickets waiting on the customer": a broad state narrowed by one inside it is that one;
+        # states side by side ("处理中或待客户确认") stay a union.
+        sets["status"] = {st for g in groups if not any(o < g for o in groups) for st in g}
     if sets["status"]:
         pq.filters["status"] = [s for s in TICKET_STATUSES if s in sets["status"]]
     if sets["priority"]:

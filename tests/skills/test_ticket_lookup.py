@@ -140,6 +140,10 @@ def parsed(text: str, page: int | None = None) -> tuple[dict[str, Any], list[str
         ("处理好了但没关闭的", {"status": ["resolved"]}),
         ("resolved but not closed yet", {"status": ["resolved"]}),
         ("tickets awaiting the customer", {"status": ["pending_customer"]}),
+        # A broad state narrowed by one inside it is that one; two side by side are either.
+        ("open ones still being worked on", {"status": ["in_progress"]}),
+        ("处理中或待客户确认的", {"status": ["in_progress", "pending_customer"]}),
+        ("上海以及华南区的单", {"account_city": ["上海"], "account_region": ["华南"]}),
         ("过了SLA的维修单", {"sla_breached": True, "business_type": ["维修"]}),
         ("紧急且超出了SLA", {"priority": ["urgent"], "sla_breached": True}),
         # "这N周 / 这N天": the N ending today; "这一周" stays the calendar week.
