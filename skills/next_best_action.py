@@ -36,6 +36,7 @@ from skills.base import Action, PageContext, PriorTurn, SkillContext, SkillReque
 from skills.compose import compose, result_from
 from skills.instructions import Instructions, read_instructions
 from skills.signals import RecordSet, Signal, SignalConfig, default_config, evaluate, load_records, to_action
+from skills.signals.render import messages
 
 SKILL = "next_best_action"
 TEMPLATE = "next_best_action"
@@ -140,6 +141,32 @@ def _best_per_deal(signals: list[Signal], rs: RecordSet, limit: int) -> list[tup
     return picked[:limit]
 
 
+def _fold_tickets(signals: list[Signal]) -> tuple[list[Signal], dict[int, list[Signal]]]:
+    """Several open tickets of one account are one action (chasing the service team once), not one each
+    crowding the deal's own risks off the top. Returns the signals with only the best ticket of each
+    account kept, and for each kept ticket (by its index there) the ones folded into it."""
+    kept: list[Signal] = []
+    first: dict[int | None, int] = {}
+    folded: dict[int, list[Signal]] = {}
+    for s in signals:  # best first
+        if s.kind == "high_priority_ticket":
+            if s.account_id in first:
+                folded.setdefault(first[s.account_id], []).append(s)
+                continue
+            first[s.account_id] = len(kept)
+        kept.append(s)
+    return kept, folded
+
+
+def _with_folded(action: Action, others: list[Signal], locale: str) -> Action:
+    lang = "zh" if locale == "zh" else "en"
+    numbers = ("、" if lang == "zh" else ", ").join(str(s.facts.get("number")) for s in others)
+    line = messages()["high_priority_ticket.others"]["reason"][lang].format(count=len(others), numbers=numbers)
+    evidence = action.evidence + [e for s in others for e in s.evidence if e not in action.evidence]
+    reason = f"{action.reason}{line}" if lang == "zh" else f"{action.reason} {line}"
+    return action.model_copy(update={"reason": reason, "evidence": evidence})
+
+
 def run(
     request: SkillRequest,
     ctx: SkillContext,
@@ -173,10 +200,12 @@ def run(
     team = bool(ctx.principal.subordinate_ids)
 
     picked: list[tuple[int | None, Signal]]
+    folded: dict[int, list[Signal]] = {}
     if scope == "mine":
         picked = [(opp_id, sig) for opp_id, sig in _best_per_deal(signals, rs, limit)]
     else:
-        picked = [(None, s) for s in signals[:limit]]
+        kept, folded = _fold_tickets(signals)
+        picked = [(None, s) for s in kept[:limit]]
     focus = _focus(instructions, len(picked)) if follow_up else None
     actions: list[Action] = []
     deal_rows: list[dict[str, Any]] = []
@@ -192,6 +221,8 @@ def run(
             tone=instructions.tone if refine else None,
             shorter=instructions.shorter and refine,
         )
+        if i in folded:
+            action = _with_folded(action, folded[i], locale)
         if opp_id is not None:
             deal = rs.deals[opp_id]
             deal_name = deal.get("name") or f"#{opp_id}"

@@ -92,8 +92,11 @@ class SignalConfig(BaseModel):
     # The money at stake in a deal risk: amount × the weight of the deal's stage (a 10% lead is not yet
     # the customer's money; a deal in negotiation nearly is).
     stage_weight: dict[str, float]
-    # A ticket on a machine of the product the deal sells weighs like the deal's own risk.
+    # A ticket that threatens the deal (of these priorities, on the product it sells, opened within
+    # the last N days) weighs like the deal's own risk; any other is the service team's job.
     related_ticket_relevance: float = Field(default=1.0, gt=0, le=1.0)
+    ticket_threat_priorities: list[str] = Field(default_factory=lambda: ["urgent"])
+    ticket_threat_recent_days: int = Field(default=14, ge=0)
     won_lookback_days: int = Field(default=365, ge=0)
     receivable_due_days: int = Field(default=7, ge=0)
     contract_renewal_days: int = Field(default=90, ge=1)

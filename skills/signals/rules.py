@@ -121,6 +121,12 @@ def _deal_activities(rs: RecordSet, deal: Row) -> list[Row]:
     ]
 
 
+def _when(act: Row) -> dt.datetime:
+    """When an activity happened (undated ones sort first, so they never count as 'later')."""
+    when = act.get("occurred_at")
+    return when if isinstance(when, dt.datetime) else dt.datetime.min
+
+
 def _text(act: Row) -> str:
     return f"{act.get('subject') or ''}\n{act.get('body') or ''}"
 
@@ -341,15 +347,27 @@ def no_decision_maker(rs: RecordSet, cfg: SignalConfig) -> Iterator[Signal]:
     for deal in _open_deals(rs, cfg):
         # The deal's own notes saying the decision maker is not met count at any stage; the absence of a
         # meeting (or of a decision maker among the contacts) only once past early qualification.
-        flagged = any(cue.lower() in _text(a).lower() for a in _deal_activities(rs, deal) for cue in dm.not_met_cues)
+        notes = [a for a in _deal_activities(rs, deal) if any(c.lower() in _text(a).lower() for c in dm.not_met_cues)]
+        flagged = bool(notes)
         if order.index(str(deal.get("stage"))) < start and not flagged:
             continue
         account_id = deal.get("account_id")
         contacts = _contacts(rs, account_id)
         deciders = [c for c in contacts if c.get("decision_role") == dm.role]
-        # Met on any deal of the account counts: the rep knows the person.
-        account_acts = [a for a in rs.activities if a.get("account_id") == account_id]
-        met = [c for c in deciders for a in account_acts if a.get("kind") in dm.meeting_kinds and _named_in(c, a)]
+        # Met in a meeting about a deal of the account counts: the rep knows the person as a buyer. A
+        # check-in tied to no deal (a quarterly visit on the installed machines) is not a purchase talk.
+        # When the deal's own note says the decision maker is not met yet, the rep's word stands over the
+        # CRM's contact roles until a later meeting with them on this very deal.
+        since = max((_when(a) for a in notes), default=None)
+        meetings = [
+            a
+            for a in rs.activities
+            if a.get("account_id") == account_id
+            and a.get("kind") in dm.meeting_kinds
+            and a.get("opportunity_id") is not None
+            and (since is None or (a.get("opportunity_id") == deal["id"] and _when(a) > since))
+        ]
+        met = [c for c in deciders for a in meetings if _named_in(c, a)]
         if deciders and met:
             continue
         variant = "never_met" if deciders else (None if contacts else "no_contacts")
@@ -505,8 +523,18 @@ def high_priority_ticket(rs: RecordSet, cfg: SignalConfig) -> Iterator[Signal]:
         }
         # A service risk, not money at stake: value 0. A ticket on a machine of the product one of these
         # deals sells is about that deal (the customer judges our service on it); any other is service's job.
+        # Only a ticket that threatens a deal weighs as that deal's risk: urgent, on a machine of the
+        # product the deal sells, and opened recently (the customer is judging our service right now on
+        # what we sell them). Any other is the service team's job, weighed as account-wide.
         product = rs.ticket_products.get(int(t["id"]))
-        related = product is not None and any(d.get("product_id") == product for d in rs.deals_of(account_id))
+        opened = _date(t.get("created_at"))
+        related = (
+            priority in cfg.ticket_threat_priorities
+            and opened is not None
+            and (rs.today - opened).days <= cfg.ticket_threat_recent_days
+            and product is not None
+            and any(d.get("product_id") == product for d in rs.deals_of(account_id))
+        )
         yield _signal(
             rs,
             cfg,

@@ -230,33 +230,51 @@ def test_the_deal_silent_before_its_close_date_outranks_an_unrelated_ticket(sess
     assert "high_priority_ticket" in kinds(found)
 
 
-def test_a_ticket_on_the_product_the_deal_sells_weighs_as_the_deals_own(session: Session) -> None:
-    """Relevance: a ticket on another machine is service's job (0.6); on this product, it is the deal's."""
-    opp(session, 1)
-    session.flush()
-    session.get(Opportunity, 1).product_id = 1  # type: ignore[union-attr]
-    act(session, 1, 1, days_ago=1)
-    session.add(
+def _ticket(s: Session, tid: int, priority: str = "urgent", opened_days_ago: int = 2) -> None:
+    s.add(
         Ticket(
-            id=1,
-            number="GD1",
+            id=tid,
+            number=f"GD{tid}",
             subject="设备无法运行",
-            priority="urgent",
+            priority=priority,
             status="in_progress",
             process_node="远程诊断",
             account_id=1,
             sla_due=at(1),
+            created_at=at(-opened_days_ago),
             owner_id=2,
             department_id=2,
         )
     )
-    session.commit()
-    principal = load_principal(session, "rep1")
-    rs = load_records(Records(session, principal), default_config(), TODAY, [session.get(Opportunity, 1)], {1})  # type: ignore[list-item]
+
+
+def _ticket_relevance(s: Session, **ticket: object) -> tuple[float, float]:
+    """(relevance when the ticket's machine is another product, when it is the product the deal sells)."""
+    opp(s, 1)
+    s.flush()
+    s.get(Opportunity, 1).product_id = 1  # type: ignore[union-attr]
+    act(s, 1, 1, days_ago=1)
+    _ticket(s, 1, **ticket)  # type: ignore[arg-type]
+    s.commit()
+    rs = load_records(Records(s, load_principal(s, "rep1")), default_config(), TODAY, [s.get(Opportunity, 1)], {1})  # type: ignore[list-item]
     unrelated = next(x for x in evaluate(rs, default_config()) if x.kind == "high_priority_ticket")
     rs.ticket_products = {1: 1}
     related = next(x for x in evaluate(rs, default_config()) if x.kind == "high_priority_ticket")
-    assert unrelated.relevance == 0.6 and related.relevance == 1.0 and related.score > unrelated.score
+    return unrelated.relevance, related.relevance
+
+
+def test_an_urgent_new_ticket_on_the_product_the_deal_sells_weighs_as_the_deals_own(session: Session) -> None:
+    """Relevance: a ticket on another machine is service's job (0.6); urgent, recent, on this product: the deal's."""
+    assert _ticket_relevance(session, priority="urgent", opened_days_ago=2) == (0.6, 1.0)
+
+
+def test_a_merely_high_ticket_on_the_deals_product_is_still_the_service_teams_job(session: Session) -> None:
+    assert _ticket_relevance(session, priority="high", opened_days_ago=2) == (0.6, 0.6)
+
+
+def test_an_old_urgent_ticket_on_the_deals_product_is_the_service_teams_job(session: Session) -> None:
+    days = default_config().ticket_threat_recent_days + 1
+    assert _ticket_relevance(session, priority="urgent", opened_days_ago=days) == (0.6, 0.6)
 
 
 def test_a_bare_competitor_mention_weighs_less_than_a_move(session: Session) -> None:
@@ -568,6 +586,47 @@ def test_never_met_weighs_full_only_when_the_deals_notes_say_so(session: Session
     flagged = next(x for x in signals_for(session, "rep1", [1], {1}) if x.kind == "no_decision_maker")
     weight = default_config().decision_maker.inferred_weight
     assert inferred.severity == pytest.approx(flagged.severity * weight) and flagged.severity == 6
+
+
+def _visit(s: Session, aid: int, oid: int | None, days_ago: int, contact: int) -> None:
+    s.add(
+        Activity(
+            id=aid,
+            kind="visit",
+            subject="拜访",
+            body="现场拜访",
+            occurred_at=at(-days_ago),
+            account_id=1,
+            opportunity_id=oid,
+            contact_id=contact,
+            owner_id=2,
+            department_id=2,
+        )
+    )
+
+
+def _decider(s: Session) -> None:
+    s.add(Contact(id=3, account_id=1, name="周总", decision_role="决策者", owner_id=2, department_id=2))
+    opp(s, 1, stage="商务谈判")
+
+
+def test_a_check_in_tied_to_no_deal_is_not_meeting_the_decision_maker(session: Session) -> None:
+    _decider(session)
+    _visit(session, 1, None, days_ago=5, contact=3)  # quarterly check-in on the installed machines
+    assert "no_decision_maker" in kinds(signals_for(session, "rep1", [1], {1}))
+    _visit(session, 2, 1, days_ago=3, contact=3)  # a visit about this deal
+    assert "no_decision_maker" not in kinds(signals_for(session, "rep1", [1], {1}))
+
+
+def test_the_reps_note_that_the_decider_is_not_met_stands_until_a_later_meeting_on_the_deal(session: Session) -> None:
+    _decider(session)
+    _visit(session, 1, 1, days_ago=30, contact=3)  # met the contact the CRM calls 决策者 …
+    act(session, 2, 1, days_ago=10, body="内部备注：真正拍板的人还没见到，需要引荐总经理")  # … the rep says otherwise
+    _visit(session, 3, None, days_ago=5, contact=3)  # a check-in after the note does not settle it
+    found = next(x for x in signals_for(session, "rep1", [1], {1}) if x.kind == "no_decision_maker")
+    assert found.severity == 6  # the rep's own word: full weight
+    _visit(session, 4, 1, days_ago=2, contact=3)  # met them on this deal after the note
+    assert "no_decision_maker" not in kinds(signals_for(session, "rep1", [1], {1}))
 
 
 def test_a_shorter_draft_only_leaves_things_out() -> None:
