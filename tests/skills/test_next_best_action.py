@@ -102,6 +102,31 @@ def test_the_deals_silence_before_close_outranks_account_tickets(session: Sessio
     assert "high_priority_ticket" in [a.kind for a in result.actions]
 
 
+def test_the_reps_own_note_that_the_decider_is_unmet_outranks_the_accounts_service_tickets(
+    session: Session, demo_runtime: Runtime
+) -> None:
+    # 苏州精锐's LC-3015 deal (商务谈判, ¥65万): the rep's 11-01 note says the real decision maker is not met
+    # yet; the account's two high (not urgent) tickets are the service team's job, chased as one action.
+    result, _ = ask(session, demo_runtime, "rep_east_1", opp=6)
+    kinds = [a.kind for a in result.actions]
+    assert kinds[0] == "no_decision_maker"
+    assert kinds.count("high_priority_ticket") == 1
+    tickets = [s for s in result.data["signals"] if s["kind"] == "high_priority_ticket"]
+    assert len(tickets) >= 2
+    action = next(a for a in result.actions if a.kind == "high_priority_ticket")
+    for t in tickets:  # the folded tickets are named and cited on the one action
+        assert t["facts"]["number"] in action.reason and t["evidence"][0] in action.evidence
+
+
+def test_on_a_deal_page_an_accounts_tickets_are_one_action(session: Session, demo_runtime: Runtime) -> None:
+    folded = 0
+    for opp_id in sorted(_chain_deals(session, "sales_mgr_east")):
+        result, _ = ask(session, demo_runtime, "sales_mgr_east", opp=opp_id)
+        assert [a.kind for a in result.actions].count("high_priority_ticket") <= 1, opp_id
+        folded += sum(s["kind"] == "high_priority_ticket" for s in result.data["signals"]) > 1
+    assert folded  # the demo has accounts with several open tickets: the check above was exercised
+
+
 def test_failed_dispatch_of_a_large_order_comes_first(session: Session, demo_runtime: Runtime) -> None:
     result, _ = ask(session, demo_runtime, "rep_south_1", opp=98, locale="en")
     assert result.actions[0].kind == "dispatch_failed"
