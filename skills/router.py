@@ -176,15 +176,26 @@ class Cue:
     skill: str
     patterns: tuple[re.Pattern[str], ...]
     bonus: float
+    # Only for askers with one of these roles (empty: everyone). The asker's role is a prior the router
+    # already holds: a service agent's "单子" is a ticket, a rep's a deal.
+    roles: frozenset[str] = frozenset()
 
-    def fires(self, text: str) -> bool:
+    def fires(self, text: str, principal: Principal | None = None) -> bool:
+        if self.roles and (principal is None or not self.roles & set(principal.roles)):
+            return False
         return all(p.search(text) for p in self.patterns)
 
 
 def load_cues(path: Path = CUES_FILE) -> list[Cue]:
     raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     return [
-        Cue(c["name"], c["skill"], tuple(re.compile(p, re.IGNORECASE) for p in c["all"]), float(c["bonus"]))
+        Cue(
+            c["name"],
+            c["skill"],
+            tuple(re.compile(p, re.IGNORECASE) for p in c["all"]),
+            float(c["bonus"]),
+            frozenset(c.get("roles") or ()),
+        )
         for c in raw["cues"]
     ]
 
@@ -455,7 +466,7 @@ class Router:
         cue = np.zeros((len(texts), len(self.skills)), dtype=np.float32)
         for r, text in enumerate(texts):
             for c in self.cues:
-                if c.skill in self.specs and c.fires(text):
+                if c.skill in self.specs and c.fires(text, principals[r]):
                     cue[r, self.skills.index(c.skill)] += c.bonus
         on_page = np.asarray(
             [[1.0 if ot and ot in self.specs[s].object_types else 0.0 for s in self.skills] for ot in object_types],

@@ -117,9 +117,21 @@ def parsed(text: str, page: int | None = None) -> tuple[str | None, dict[str, An
             "opportunity",
             {"closing": True, "close_date": {"from": "2026-10-01", "to": "2026-12-31"}},
         ),
-        ("这周能关单的单子", "opportunity", {"closing": True, "close_date": {"from": "2026-11-16", "to": "2026-11-22"}}),
-        ("去年签下的订单", "opportunity", {"stage": ["赢单"], "close_date": {"from": "2025-01-01", "to": "2025-12-31"}}),
-        ("deals we won this quarter", "opportunity", {"stage": ["赢单"], "close_date": {"from": "2026-10-01", "to": "2026-12-31"}}),
+        (
+            "这周能关单的单子",
+            "opportunity",
+            {"closing": True, "close_date": {"from": "2026-11-16", "to": "2026-11-22"}},
+        ),
+        (
+            "去年签下的订单",
+            "opportunity",
+            {"stage": ["赢单"], "close_date": {"from": "2025-01-01", "to": "2025-12-31"}},
+        ),
+        (
+            "deals we won this quarter",
+            "opportunity",
+            {"stage": ["赢单"], "close_date": {"from": "2026-10-01", "to": "2026-12-31"}},
+        ),
         # Superlatives order the rows; a count beside them keeps the first N.
         ("预算最高的3个项目", "opportunity", {"rank": {"by": "largest", "n": 3}}),
         ("the ten biggest opportunities", "opportunity", {"rank": {"by": "largest", "n": 10}}),
@@ -215,7 +227,9 @@ def test_contacts_at_my_accounts_are_by_the_account_owner(session: Session, demo
 
     result = lookup(session, demo_runtime, "rep_east_1", "who are the decision makers on my accounts", locale="en")
     mine = select(Account.id).where(Account.owner_id == 3)
-    want = set(session.scalars(select(Contact.id).where(Contact.decision_role == "决策者", Contact.account_id.in_(mine))))
+    want = set(
+        session.scalars(select(Contact.id).where(Contact.decision_role == "决策者", Contact.account_id.in_(mine)))
+    )
     assert result.data["object_type"] == "contact"
     assert {r["id"] for r in result.data["rows"]} == want and want
 

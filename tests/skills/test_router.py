@@ -334,3 +334,40 @@ def test_tool_definitions_carry_descriptions_and_input_schemas(router: Router, t
     for name, fn in tools.items():
         assert fn["parameters"] == json.loads(json.dumps(router.specs[name].input_schema))
         assert router.specs[name].description["en"] in fn["description"]
+
+
+def test_role_cue_fires_only_for_its_roles() -> None:
+    # A service agent's "单子" is a ticket; the same word from a rep is a deal.
+    cue = next(c for c in load_cues(CUES_FILE) if c.name == "service_single")
+    assert cue.fires("把我名下等备件的单子列一下", AGENT)
+    assert not cue.fires("把我名下等备件的单子列一下", REP)
+    assert not cue.fires("这个单子怎么回复客户", AGENT)
+
+
+def test_list_cues_are_not_blocked_by_words_inside_words() -> None:
+    # "show" contains "how ": the how/why guard is on whole words.
+    cue = next(c for c in load_cues(CUES_FILE) if c.name == "record_list")
+    assert cue.fires("show all my contacts in 杭州")
+    assert not cue.fires("how should I push my deals")
+
+
+def test_alarm_code_over_a_period_is_a_list_a_bare_code_is_not() -> None:
+    cue = next(c for c in load_cues(CUES_FILE) if c.name == "alarm_list")
+    assert cue.fires("how many E-204 alarms last week")
+    assert not cue.fires("how do I fix E-204")
+    assert cue.fires("本周出现过 C-05 的有几个")
+    assert cue.fires("any C-05 reports this week?")
+    assert not cue.fires("C-05 报警")
+
+
+@pytest.mark.parametrize(
+    ("text", "principal", "skill"),
+    [
+        ("等备件环节的单子都有哪些", AGENT, "ticket_lookup"),
+        ("本周 high priority 的单给我拉一下", AGENT, "ticket_lookup"),
+        ("苏州德丰精密电子的拜访记录", REP, "record_lookup"),
+        ("list my contacts with stage 决策者", REP, "record_lookup"),
+    ],
+)
+def test_role_and_list_cues_route(router: Router, text: str, principal: Principal, skill: str) -> None:
+    assert router.route(text, principal).skill == skill
