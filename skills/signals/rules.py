@@ -370,16 +370,23 @@ def no_decision_maker(rs: RecordSet, cfg: SignalConfig) -> Iterator[Signal]:
         met = [c for c in deciders for a in meetings if _named_in(c, a)]
         if deciders and met:
             continue
-        variant = "never_met" if deciders else (None if contacts else "no_contacts")
-        weight = dm.inferred_weight if variant == "never_met" and not flagged else 1.0
+        # The reason quotes the rep's note when there is one: the CRM's 决策者 may have been met while the
+        # note says the person who really decides was not.
+        variant = ("noted" if flagged else "never_met" if deciders else None) if contacts else "no_contacts"
+        weight = dm.inferred_weight if variant == "never_met" else 1.0
         evidence = [evidence_id("opportunity", deal["id"])]
         if account_id in rs.accounts:
             evidence.append(evidence_id("account", account_id))
         evidence += [evidence_id("contact", c["id"]) for c in deciders]
+        note = max(notes, key=_when) if notes else None
+        if note is not None:
+            evidence.append(evidence_id("activity", note["id"]))
         facts = _deal_facts(rs, deal) | {
             "contacts": len(contacts),
             "decider": deciders[0].get("name") if deciders else None,
             "decider_title": deciders[0].get("title") if deciders else None,
+            "note_date": _date(note.get("occurred_at")) if note is not None else None,
+            "note_subject": note.get("subject") if note is not None else None,
         }
         yield _signal(
             rs,
