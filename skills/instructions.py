@@ -438,17 +438,28 @@ def word_count(text: str) -> int:
 
 
 def trim_to(text: str, limit: int, tail: str = "") -> str:
-    """``text`` (+ ``tail``) within ``limit`` characters by dropping whole clauses that do not fit; a hard cut
-    with '…' only when no clause fits at all."""
+    """``text`` (+ ``tail``) within ``limit`` characters, cut at clause boundaries: the opening clause (it names
+    the subject) whole or up to a '：'/'、' inside it, then the later clauses that still fit, each whole. A hard
+    cut with '…' (at a space when there is one near) only when not even a piece of the opening fits."""
     if char_count(text + tail) <= limit:
         return text + tail
     room = limit - char_count(tail)
     clauses = re.findall(r"[^，。；！？,;!?]+[，。；！？,;!?]?", text)
     out = ""
-    for clause in clauses:
-        # A clause that does not fit is dropped whole; a later, shorter one may still fit.
-        if char_count(out + clause) <= room:
-            out += clause
-    if not out.strip(" ，,；;"):  # not even one clause fits: only then cut mid-sentence
-        out = text.replace("\n", " ")[: max(room - 1, 0)] + "…"
-    return out.rstrip("，,；; ") + tail
+    if clauses and char_count(clauses[0]) <= room:
+        for clause in clauses:
+            # A later clause that does not fit is dropped whole; a shorter one after it may still fit.
+            if char_count(out + clause) <= room:
+                out += clause
+    elif clauses:
+        for piece in re.findall(r"[^：:、]+[：:、]?", clauses[0]):
+            if char_count(out + piece) > room:
+                break
+            out += piece
+    if not out.strip(" ，,；;：:、"):  # not even a piece of the opening fits: only then cut mid-sentence
+        cut = text.replace("\n", " ")[: max(room - 1, 0)]
+        space = cut.rfind(" ")
+        cut = (cut[:space] if space >= len(cut) - 10 and space > 0 else cut).rstrip()
+        cut = re.sub(r"\s*(?:至|到|和|与|及|-|~|to|and|from)$", "", cut)  # "2026-12-05 至…": no dangling link word
+        out = cut + "…"
+    return out.rstrip("，,；; ：:、") + tail

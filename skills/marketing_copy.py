@@ -389,13 +389,13 @@ def _draft(channel: str, i: int, v: dict[str, Any], picked: list[Claim], zh: boo
 
 
 def fit_sms(core: str, tail: str, limit: int = SMS_LIMIT) -> str:
-    """At most ``limit`` characters (Python counts characters, not bytes): trim the claim, keep the opt-out."""
+    """At most ``limit`` characters (Python counts characters, not bytes): drop clauses, keep the opt-out."""
     sep = "，"
     text = f"{core}{sep}{tail}"
     if len(text) <= limit:
         return text
-    room = limit - len(tail) - len(sep) - 1
-    return f"{core[:room]}…{sep}{tail}"
+    # Whole clauses dropped first (trim_to); a mid-sentence cut only when not even the opening fits.
+    return trim_to(core, limit, f"{sep}{tail}")
 
 
 def _enforce(variant: dict[str, str], channel: str) -> tuple[dict[str, str], dict[str, list[dict[str, str]]]]:
@@ -438,7 +438,9 @@ def _limit(text: str, limit: int | None, tail: str = "") -> str:
     if not limit or char_count(text) <= limit:
         return text
     if tail and text.endswith(tail) and char_count(tail) < limit // 2:
-        return trim_to(text[: -len(tail)].rstrip(), limit, tail)
+        head = text[: -len(tail)].rstrip()
+        sep = head[-1] if head[-1:] in "，," else ""  # "…时间，回T退订": the separator before the tail stays
+        return trim_to(head.rstrip("，,"), limit, sep + tail)
     return trim_to(text, limit)
 
 

@@ -96,9 +96,12 @@ def test_writing_words_and_requests_to_the_customer() -> None:
 
 
 def test_trimming_drops_clauses_rather_than_cutting_one() -> None:
-    text = "这是一段非常非常长而且无法在限定字数里完整放下的开场白介绍内容，新品上市，欢迎咨询。"
-    out = trim_to(text, 16)
-    assert "…" not in out and char_count(out) <= 16 and "新品上市" in out
+    text = "新品上市，这是一段非常非常长而且无法在限定字数里完整放下的介绍内容，欢迎咨询。"
+    out = trim_to(text, 12)
+    assert "…" not in out and char_count(out) <= 12 and out.startswith("新品上市") and "欢迎咨询" in out
+    # An opening too long to keep whole is cut where it pauses (：、), not mid-word.
+    opening = trim_to("【星衡】RB-20 机器人：中文界面、模板丰富、编程门槛低，欢迎咨询", 24, "，回T退订")
+    assert opening == "【星衡】RB-20 机器人：中文界面，回T退订"
 
 
 def test_plans_in_the_other_language() -> None:
