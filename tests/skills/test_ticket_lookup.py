@@ -144,6 +144,8 @@ def parsed(text: str, page: int | None = None) -> tuple[dict[str, Any], list[str
         ("open ones still being worked on", {"status": ["in_progress"]}),
         ("处理中或待客户确认的", {"status": ["in_progress", "pending_customer"]}),
         ("上海以及华南区的单", {"account_city": ["上海"], "account_region": ["华南"]}),
+        ("我这里的单子还没结的", {"assignee": "me", "status": OPEN}),
+        ("帮忙拉下备件申请环节的", {"process_node": ["备件申请"]}),
         ("过了SLA的维修单", {"sla_breached": True, "business_type": ["维修"]}),
         ("紧急且超出了SLA", {"priority": ["urgent"], "sla_breached": True}),
         # "这N周 / 这N天": the N ending today; "这一周" stays the calendar week.
