@@ -140,6 +140,14 @@ def _stream(
     return stream.result
 
 
+def append_note(composed: Composed, note: str) -> None:
+    """Add a note after the text as written (not rstripped), so a streamed answer stays a prefix of the
+    final one and the note simply arrives as its last piece."""
+    if note:
+        sep = "" if composed.text.endswith("\n") else "\n"
+        composed.text = f"{composed.text}{sep}{note}"
+
+
 def result_from(
     ctx: SkillContext,
     skill: str,

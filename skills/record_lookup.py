@@ -21,7 +21,7 @@ from copilot.crm.models import Account, Activity, Contact, Lead, Opportunity, Pr
 from copilot.crm.repository import Records
 from retrievers.facts import Fact
 from skills.base import SkillContext, SkillRequest, SkillResult
-from skills.compose import compose, result_from
+from skills.compose import append_note, compose, result_from
 from skills.lookup_names import RecordNames, not_understood_note, team_of_someone_else
 from skills.lookup_words import ago, day_bounds, vocab
 from skills.next_best_action import resolve_today
@@ -284,9 +284,7 @@ def run(request: SkillRequest, ctx: SkillContext, *, today: dt.date | None = Non
             if locale == "zh"
             else f"Some of the conditions do not apply to {noun}; no query was run."
         )
-    if note:
-        sep = "" if composed.text.endswith("\n") else "\n"
-        composed.text = f"{composed.text}{sep}{note}"
+    append_note(composed, note)
     return result_from(
         ctx,
         SKILL,

@@ -23,7 +23,7 @@ from copilot.crm.models import Account, Device, Opportunity, Product, Ticket
 from copilot.crm.repository import Records
 from retrievers.facts import Fact
 from skills.base import SkillContext, SkillRequest, SkillResult
-from skills.compose import compose, result_from
+from skills.compose import append_note, compose, result_from
 from skills.lookup_names import RecordNames, not_understood_note, propose_filters, team_of_someone_else
 from skills.lookup_words import ago, common, day_bounds
 from skills.next_best_action import resolve_today
@@ -270,11 +270,7 @@ def run(
             if locale == "zh"
             else "(Some filters were proposed by the model from your words and checked against the vocabulary.)"
         )
-    if note:
-        # Appended after the text as written (not rstripped), so a streamed answer stays a prefix of the
-        # final one and the note simply arrives as its last piece.
-        sep = "" if composed.text.endswith("\n") else "\n"
-        composed.text = f"{composed.text}{sep}{note}"
+    append_note(composed, note)
     return result_from(
         ctx,
         SKILL,
