@@ -70,6 +70,21 @@ class Citation(BaseModel):
     title: str
 
 
+class ProposedWrite(BaseModel):
+    """What confirming an action would write. A skill only proposes it: nothing is written until the
+    person confirms (``POST /v1/actions/{id}/confirm``, copilot/service/actions.py)."""
+
+    operation: Literal["log_activity", "create_task", "add_collaborator", "post_reply"]
+    object_type: str  # the record it is written on
+    object_id: int
+    label: str = ""  # the confirm button's words, in the asker's language
+    activity_kind: str | None = None  # log_activity: wecom | email | call | visit | note
+    contact_id: int | None = None  # log_activity: whom the message went to
+    due_date: str | None = None  # create_task: ISO date
+    user_id: int | None = None  # add_collaborator: the colleague
+    user_name: str | None = None
+
+
 class Action(BaseModel):
     kind: str
     title: str
@@ -78,6 +93,9 @@ class Action(BaseModel):
     draft: str | None = None
     channel: str | None = None
     score: float = 0.0
+    # Set by the service when the answer is stored (every action of every answer has one).
+    id: str | None = None
+    confirm: ProposedWrite | None = None
 
 
 def citation_for(fact: Fact) -> Citation:

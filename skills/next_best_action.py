@@ -32,11 +32,11 @@ from sqlalchemy import or_
 from copilot.core.errors import BadRequest
 from copilot.crm.models import Device, Opportunity
 from retrievers.facts import Fact
-from skills.base import Action, PageContext, PriorTurn, SkillContext, SkillRequest, SkillResult
+from skills.base import Action, PageContext, PriorTurn, ProposedWrite, SkillContext, SkillRequest, SkillResult
 from skills.compose import compose, result_from
 from skills.instructions import Instructions, read_instructions
 from skills.signals import RecordSet, Signal, SignalConfig, default_config, evaluate, load_records, to_action
-from skills.signals.render import messages
+from skills.signals.render import CUSTOMER_CHANNELS, messages
 
 SKILL = "next_best_action"
 TEMPLATE = "next_best_action"
@@ -223,6 +223,7 @@ def run(
         )
         if i in folded:
             action = _with_folded(action, folded[i], locale)
+        action.confirm = _proposal(ctx, sig, action, rs, context, opp_id, today, locale)
         if opp_id is not None:
             deal = rs.deals[opp_id]
             deal_name = deal.get("name") or f"#{opp_id}"
@@ -269,6 +270,62 @@ def run(
             "context": context.model_dump() if context is not None else None,
         },
     )
+
+
+# What confirming an action writes: proposed here, written only when the person confirms
+# (copilot/service/actions.py). A message to the customer is logged as the follow-up it is; a request to
+# the colleague handling a ticket brings them onto the deal's team; anything else becomes a task.
+CONFIRM_LABELS = {
+    "log_activity": {"zh": "记为跟进记录", "en": "Log as a follow-up"},
+    "add_collaborator": {"zh": "邀请{name}协作", "en": "Add {name} as a collaborator"},
+    "create_task": {"zh": "创建待办", "en": "Create a task"},
+}
+TASK_DUE_DAYS = 3
+
+
+def _proposal(
+    ctx: SkillContext,
+    sig: Signal,
+    action: Action,
+    rs: RecordSet,
+    context: PageContext | None,
+    opp_id: int | None,
+    today: dt.date,
+    locale: str,
+) -> ProposedWrite | None:
+    deal = opp_id or sig.opportunity_id
+    target: tuple[str, int] | None = None
+    if deal is not None:
+        target = ("opportunity", int(deal))
+    elif context is not None and context.object_type in ("opportunity", "account"):
+        target = (context.object_type, context.object_id)  # an account-wide item, acted on from this page
+    elif sig.account_id is not None:
+        target = ("account", int(sig.account_id))
+    if target is None:
+        return None
+    lang = "zh" if locale == "zh" else "en"
+    if action.channel in CUSTOMER_CHANNELS and action.draft:
+        return ProposedWrite(operation="log_activity", object_type=target[0], object_id=target[1],
+                             label=CONFIRM_LABELS["log_activity"][lang], activity_kind=action.channel,
+                             contact_id=sig.contact_id)
+    colleague = _ticket_assignee(sig, rs) if action.channel == "internal" else None
+    if colleague is not None and colleague != ctx.principal.user_id:
+        name = rs.user_names.get(colleague) or str(colleague)
+        return ProposedWrite(operation="add_collaborator", object_type=target[0], object_id=target[1],
+                             label=CONFIRM_LABELS["add_collaborator"][lang].format(name=name), user_id=colleague,
+                             user_name=name)
+    return ProposedWrite(operation="create_task", object_type=target[0], object_id=target[1],
+                         label=CONFIRM_LABELS["create_task"][lang],
+                         due_date=(today + dt.timedelta(days=TASK_DUE_DAYS)).isoformat())
+
+
+def _ticket_assignee(sig: Signal, rs: RecordSet) -> int | None:
+    """The engineer handling the ticket behind a ticket signal (whom its internal draft addresses)."""
+    ids = {e.rpartition(":")[2] for e in sig.evidence if e.startswith("crm:ticket:")}
+    for t in rs.tickets:
+        if str(t.get("id")) in ids and t.get("assignee_id") is not None:
+            return int(t["assignee_id"])
+    return None
 
 
 def _sender(ctx: SkillContext, rs: RecordSet, opp_id: int | None, me: str) -> str:

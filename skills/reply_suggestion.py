@@ -24,7 +24,7 @@ from copilot.core.errors import BadRequest
 from copilot.core.locale import detect_locale, has_cjk
 from retrievers.crm_records import RecordRetriever
 from retrievers.facts import Fact
-from skills.base import PriorTurn, SkillContext, SkillRequest, SkillResult
+from skills.base import Action, PriorTurn, ProposedWrite, SkillContext, SkillRequest, SkillResult
 from skills.compose import compose, result_from
 from skills.grounding import article_chunks, doc_id, kb_search, sections_with_sources
 from skills.instructions import Instructions, char_count, checks_done, read_instructions, trim_to, word_count
@@ -263,11 +263,22 @@ def run(request: SkillRequest, ctx: SkillContext) -> SkillResult:
             else f"Even without the optional lines the draft is over {inst.max_words} words."
         )
     composed.text = text + (f"\n\n{NOTE_HEAD[lang]}\n" + "\n".join(f"- {n}" for n in notes) if notes else "")
+    # The draft as an action the agent may edit and send: posted on the ticket only when they confirm.
+    agent_zh = ctx.locale == "zh"
+    send = Action(
+        kind="ticket_reply",
+        title=("回复客户：" if agent_zh else "Reply to the customer: ") + str(fields.get("number", "")),
+        draft=text,
+        channel=ticket.channel,
+        confirm=ProposedWrite(operation="post_reply", object_type="ticket", object_id=ticket.id,
+                              label="发送回复" if agent_zh else "Send the reply"),
+    )
     result = result_from(
         ctx,
         "reply_suggestion",
         composed,
         [*facts, *kb_used],
+        actions=[send],
         data={
             "language": lang,
             "register": register,

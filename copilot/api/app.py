@@ -16,7 +16,17 @@ from copilot.api.errors import ALL_ERRORS, error_responses, install_error_handle
 from copilot.api.limits import BodyLimitMiddleware, TokenRateLimit, body_limit_for
 from copilot.api.mcp_server import mount_mcp
 from copilot.api.redact import install_log_redaction
-from copilot.api.routes import assist, conversations, health, kb, openai_compat, prompts
+from copilot.api.routes import (
+    actions,
+    assist,
+    auth,
+    conversations,
+    health,
+    kb,
+    openai_compat,
+    prompts,
+    records,
+)
 from copilot.service.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -28,6 +38,9 @@ def create_app(runtime: Runtime | None = None, *, warm_up: bool = True) -> FastA
         version=__version__,
         description="An AI copilot inside a CRM: answers from CRM records and the knowledge base, "
         "filtered by the caller's permissions inside every query.",
+        # Served from this package's own assets (copilot/api/web): the docs work offline.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.runtime = runtime or Runtime()
     settings = app.state.runtime.settings
@@ -37,13 +50,33 @@ def create_app(runtime: Runtime | None = None, *, warm_up: bool = True) -> FastA
     app.add_middleware(BodyLimitMiddleware, limit_for=body_limit_for(settings))
     app.include_router(health.router, responses=error_responses(413))
     # Every 4xx a route can answer is in the OpenAPI document, with the one error model.
-    for router in (assist.router, conversations.router, openai_compat.router, prompts.router, kb.router):
+    routers = (assist.router, conversations.router, openai_compat.router, prompts.router, kb.router, auth.router,
+               records.router, actions.router)
+    for router in routers:
         app.include_router(router, responses=error_responses(*ALL_ERRORS))
     app.include_router(web.router)
     mount_mcp(app)
+    _allow_origins(app, settings.cors_origin_list)
     if warm_up:
         _warm_up_on_start(app)
     return app
+
+
+def _allow_origins(app: FastAPI, origins: list[str]) -> None:
+    """CORS for host CRM pages (setting ``CORS_ORIGINS``): added last, so it is the outermost layer and even
+    a 401, 413 or 429 reaches the host page's script readable. Bearer tokens, never cookies: no credentials."""
+    if not origins:
+        return
+    from starlette.middleware.cors import CORSMiddleware
+
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=origins,
+        allow_methods=["GET", "POST", "PUT", "DELETE", "OPTIONS"],
+        allow_headers=["Authorization", "Content-Type", "X-Request-ID", "Idempotency-Key", "Accept"],
+        expose_headers=["X-Request-ID", "Retry-After", "Idempotent-Replayed"],
+        max_age=600,
+    )
 
 
 def _warm_up_on_start(app: FastAPI) -> None:

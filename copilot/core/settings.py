@@ -58,6 +58,23 @@ class Settings(BaseSettings):
     rate_limit: str = Field(default="120/minute", description="per token (limits syntax); empty: no limit")
     token_ttl: str | None = Field(default="30d", description="default lifetime of a new token; empty: none")
 
+    # Sign-in for the web app and the embedded widget (copilot/api/routes/auth.py).
+    demo_password: SecretStr | None = Field(
+        default=SecretStr("demo"),
+        description="the password every active user signs in to the web app with (a demo); empty: sign-in off",
+    )
+    session_ttl: str = Field(default="8h", description="lifetime of a web-app sign-in token")
+    embed_secret: SecretStr | None = Field(
+        default=None, description="HS256 key a host CRM signs its user assertions with; empty: no exchange"
+    )
+    embed_token_ttl: str = Field(default="15m", description="lifetime of a token exchanged for an assertion")
+    embed_max_assertion_s: int = Field(default=600, ge=1, le=600, description="longest-lived assertion accepted")
+    # Who may call the API from a browser page of another origin, and who may frame our pages.
+    cors_origins: str = Field(default="", description="comma-separated origins, e.g. https://crm.example.com")
+    frame_ancestors: str = Field(
+        default="", description="CSP frame-ancestors sources; empty: 'self' and the CORS origins"
+    )
+
     # Connection pool (None: SQLAlchemy's defaults, 5 + 10 overflow, 30 s wait). A turn holds a connection
     # only while it reads or writes, never while a model answers, so a small pool serves many turns.
     db_pool_size: int | None = Field(default=None, ge=1)
@@ -70,6 +87,14 @@ class Settings(BaseSettings):
         named = {"pool_size": self.db_pool_size, "max_overflow": self.db_max_overflow,
                  "pool_timeout": self.db_pool_timeout_s}
         return {k: v for k, v in named.items() if v is not None}
+
+    @property
+    def cors_origin_list(self) -> list[str]:
+        return [o.strip().rstrip("/") for o in self.cors_origins.split(",") if o.strip()]
+
+    @property
+    def frame_ancestor_sources(self) -> str:
+        return self.frame_ancestors.strip() or " ".join(["'self'", *self.cors_origin_list])
 
     @property
     def resolved_database_url(self) -> str:

@@ -443,6 +443,29 @@ class CampaignMember(Base):
     status: Mapped[str] = mapped_column(String(20), default="已邀请")  # 已邀请 | 已报名 | 已签到 | 已转化
 
 
+TASK_STATUSES = ("open", "done")
+TASK_PRIORITIES = ("low", "medium", "high")
+
+
+class Task(Owned, Base):
+    """待办: a to-do with a due date, on a deal, an account or a ticket (or on its own). Owned like every
+    business record: its owner (who confirmed it), their department, and the partner of the record it is on."""
+
+    __tablename__ = "tasks"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    subject: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    due_date: Mapped[dt.date] = mapped_column(Date, index=True)
+    status: Mapped[str] = mapped_column(String(20), default="open", index=True)
+    priority: Mapped[str] = mapped_column(String(10), default="medium")
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    opportunity_id: Mapped[int | None] = mapped_column(
+        ForeignKey("opportunities.id", ondelete="CASCADE"), index=True
+    )
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"), index=True)
+    completed_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+
+
 # Object types the permission policy governs, by the name used in URLs, sharing rules and prompts.
 OWNED_TYPES: dict[str, type[Owned]] = {
     "account": Account,
@@ -454,6 +477,7 @@ OWNED_TYPES: dict[str, type[Owned]] = {
     "ticket": Ticket,
     "contract": Contract,
     "campaign": Campaign,
+    "task": Task,
 }
 
 # Child type → (model, foreign key column name, parent type): visible when the parent is.

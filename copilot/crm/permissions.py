@@ -508,6 +508,30 @@ def can(session: Session, principal: Principal, object_type: str, record_id: int
     return session.scalar(select(model.id).where(model.id == record_id, predicate)) is not None
 
 
+def require_write(session: Session, principal: Principal, object_type: str, record_id: int) -> Any:
+    """The record if the principal may change it (``write_filter``): the check every confirmed action's write
+    passes. A record they may not even read is NotFound (as if missing); one they read but may not change
+    is Forbidden."""
+    model: Any = model_for(object_type)
+    row = session.scalar(select(model).where(model.id == record_id, write_filter(principal, object_type)))
+    if row is not None:
+        return row
+    if can(session, principal, object_type, record_id, READ):
+        raise Forbidden(f"you may read {object_type} {record_id} but not change it")
+    raise NotFound(f"{object_type} {record_id} not found")
+
+
+def may_add_collaborator(principal: Principal, colleague_partner_id: int | None) -> bool:
+    """May the principal put a colleague on a record's team (the @-collaboration)? An employee adds
+    employees; a partner user only people of their own company. Write access to the record is checked
+    separately (``require_write``)."""
+    if not principal.roles:
+        return False
+    if principal.is_partner:
+        return colleague_partner_id == principal.partner_id
+    return colleague_partner_id is None
+
+
 def visible_select(principal: Principal, object_type: str) -> Any:
     """``select(Model)`` already restricted to what the principal may read."""
     model: Any = model_for(object_type)

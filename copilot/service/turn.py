@@ -27,6 +27,7 @@ from copilot.crm.repository import Records
 from copilot.llm.deadline import model_call_scope
 from copilot.llm.gateway import Gateway
 from copilot.llm.trust import check_question
+from copilot.service.actions import propose
 from copilot.service.connections import release_before_model_call
 from copilot.service.conversation import ConversationService, Replayed
 from copilot.store.audit import record_turn
@@ -230,6 +231,8 @@ class Assistant:
         self._keep_only_retrieved_citations(result, ctx)
         self._flag(result, ctx)
         ctx.timings_ms["total"] = _ms(started)
+        if render_only is None:
+            propose(session, principal, result)  # every action gets its id; nothing is written until confirmed
         self._audit(session, ctx, result)
         if conv is not None:
             self.conversations.finish(session, conv, result)
@@ -312,6 +315,7 @@ class Assistant:
         result.routing = routing
         result.trace_id = ctx.trace_id
         self._flag(result, ctx)
+        propose(session, ctx.principal, result)
         self._audit(session, ctx, result)
         return result
 

@@ -73,3 +73,31 @@ def record_turn(
     session.add(event)
     session.flush()
     return event
+
+
+def record_action(
+    session: Session,
+    *,
+    user_id: int,
+    action_id: str,
+    decision: str,
+    kind: str,
+    turn_trace_id: str,
+    record_ids: Iterable[Any] = (),
+) -> AuditEvent:
+    """The audit row of a person's decision on a proposed action: ``skill`` is ``action:<operation>`` for a
+    confirmed write (``action:dismiss`` for a dismissal), ``record_ids`` the record written on and the one
+    written; which action, of which kind, proposed by which turn, ride in the JSON column."""
+    event = AuditEvent(
+        trace_id=new_trace_id(),
+        user_id=user_id,
+        skill=f"action:{decision}",
+        provider="none",
+        degraded=False,
+        record_ids=_unique(record_ids),
+        document_ids=[],
+        timings_ms={"action_id": action_id, "action_kind": kind, "turn_trace_id": turn_trace_id},
+    )
+    session.add(event)
+    session.flush()
+    return event

@@ -106,3 +106,28 @@ class ConversationTurn(Base):
     citations: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     record_refs: Mapped[list[str]] = mapped_column(JSON, default=list)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class ProposedAction(Base):
+    """An action a copilot answer proposed (``actions[].id``), kept until its user confirms or dismisses it.
+
+    ``operation`` is what confirming writes (log_activity | create_task | add_collaborator | post_reply; None
+    for an action that writes nothing, such as picking a skill); ``object_type``/``object_id`` the record it
+    writes on; ``payload`` the proposal as shown (title, draft, due date, colleague). Once confirmed,
+    ``result_type``/``result_id`` name the record written: a second confirm answers with them again.
+    """
+
+    __tablename__ = "proposed_actions"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)  # uuid4 hex: not guessable
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    trace_id: Mapped[str] = mapped_column(String(40), index=True)
+    kind: Mapped[str] = mapped_column(String(60))
+    operation: Mapped[str | None] = mapped_column(String(30))
+    object_type: Mapped[str | None] = mapped_column(String(40))
+    object_id: Mapped[int | None] = mapped_column(Integer)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    status: Mapped[str] = mapped_column(String(20), default="proposed")  # proposed | confirmed | dismissed
+    result_type: Mapped[str | None] = mapped_column(String(40))
+    result_id: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    decided_at: Mapped[dt.datetime | None] = mapped_column(DateTime)

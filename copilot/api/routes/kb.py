@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from copilot.api.deps import PrincipalDep, RuntimeDep, SessionDep
-from copilot.core.errors import BadRequest, Forbidden, PayloadTooLarge, Unprocessable
+from copilot.core.errors import BadRequest, Forbidden, NotFound, PayloadTooLarge, Unprocessable
 from copilot.crm.permissions import may_write_knowledge_base
 from copilot.crm.principal import Principal
 
@@ -143,6 +143,40 @@ async def _read_upload(request: Request, limit: int) -> tuple[str, bytes]:
         where = ".".join(str(p) for p in first.get("loc", ())) or "body"
         raise Unprocessable(f"{where}: {first.get('msg')}", code="invalid_request") from None
     return body.filename, body.content.encode("utf-8")
+
+
+class DocumentOut(BaseModel):
+    doc_id: str
+    title: str
+    text: str = Field(description="the document's text as indexed, its sections under their headings")
+    front_matter: dict[str, Any] = Field(description="title, visibility, products, lang, type, source")
+    sections: list[dict[str, str]] = Field(description="heading and text of each indexed chunk, in order")
+
+
+@router.get("/documents/{doc_id:path}", response_model=DocumentOut)
+def get_document(doc_id: str, runtime: RuntimeDep, principal: PrincipalDep) -> DocumentOut:
+    """One document the caller may read (a citation ``kb:<doc_id>#…`` opens it); 404 otherwise, whether
+    it is missing or not theirs to read."""
+    from retrievers.knowledge import PrincipalKnowledge
+
+    wanted = doc_id.removeprefix("kb:").split("#", 1)[0].strip()
+    # The policy decides inside document_chunks (the document's ACL group against the caller's scope).
+    chunks = PrincipalKnowledge(lambda: runtime.kb, principal).document_chunks(wanted) if wanted else []
+    if not chunks:
+        raise NotFound(f"document {wanted!r} not found", code="document_not_found")
+    first = chunks[0]
+    sections = [{"heading": c.heading, "text": c.text} for c in chunks]
+    lines: list[str] = []
+    heading = None
+    for c in chunks:
+        if c.heading and c.heading != heading:
+            lines.append(f"## {c.heading.split(' > ')[-1]}")
+            heading = c.heading
+        lines.append(c.text)
+    front = {"title": first.title, "visibility": first.visibility, "products": list(first.products),
+             "lang": first.lang, "source": first.source}
+    return DocumentOut(doc_id=wanted, title=first.title or wanted, text="\n\n".join(lines),
+                       front_matter={k: v for k, v in front.items() if v not in ("", [])}, sections=sections)
 
 
 @router.delete("/documents/{doc_id}", status_code=204)
