@@ -134,3 +134,22 @@ def test_an_article_that_instructs_the_assistant_is_refused_and_writes_nothing(
     assert r.status_code == 422
     assert r.json()["error"]["code"] == "prompt_injection" and "sneaky" in r.json()["error"]["message"]
     assert kb_client.app.state.runtime.kb.document_ids() == before  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("user", ["service_agent_1", "rep_east_1", "partner_user_1"])
+def test_a_document_opens_exactly_for_those_who_may_read_it(kb_client: TestClient, auth: Auth, user: str) -> None:
+    """``GET /v1/kb/documents/{id}`` (what a citation opens) answers the documents the caller's search finds,
+    and a 404 that says nothing of the text for every other one."""
+    readable = readable_by(kb_client, auth, user)
+    for doc_id in DOCS:
+        r = kb_client.get(f"/v1/kb/documents/{doc_id}", headers=auth(user))
+        if doc_id in readable:
+            assert r.status_code == 200, (doc_id, r.text)
+            body = r.json()
+            assert body["doc_id"] == doc_id and UNIQUE in body["text"] and body["front_matter"]["visibility"]
+            # A citation's id (kb:<doc>#<chunk>) opens the same document.
+            again = kb_client.get(f"/v1/kb/documents/kb:{doc_id}%23000-x", headers=auth(user))
+            assert again.status_code == 200 and again.json()["doc_id"] == doc_id
+        else:
+            assert r.status_code == 404, (doc_id, r.status_code)
+            assert UNIQUE not in r.text and r.json()["error"]["code"] == "document_not_found"
