@@ -150,6 +150,6 @@ export function parseCitation(citation) {
 export function citationHref(citation) {
   const ref = parseCitation(citation);
   if (ref.kind === "crm") return `/records/${encodeURIComponent(ref.objectType)}/${ref.objectId}`;
-  if (ref.kind === "kb") return `/kb/${encodeURIComponent(ref.docId)}`;
+  if (ref.kind === "kb") return `/records/kb/${encodeURIComponent(ref.docId)}`;
   return null;
 }

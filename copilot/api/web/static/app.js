@@ -4,7 +4,8 @@
 
 import { api, login, session } from "./api.js";
 import { $, h, sendOnModEnter } from "./dom.js";
-import { FIELD_LABELS, LISTS, OBJECT_NAMES, recordTitle } from "./labels.js";
+import { FIELD_LABELS, LISTS, OBJECT_NAMES, VALUE_LABELS, listHref } from "./labels.js";
+import { startEmbed } from "./embed.js";
 import { mountPanel } from "./panel.js";
 
 const main = $("#main");
@@ -17,12 +18,13 @@ function setTitle(text) {
 function renderChrome() {
   const user = session.user;
   const nav = $("#nav");
-  const here = location.pathname;
+  const here = location.pathname + location.search;
   nav.replaceChildren(...LISTS.map((list) => {
-    const href = `/lists/${list.name}`;
+    const href = listHref(list);
     return h("a", { href, "aria-current": here === href ? "page" : null }, list.title);
   }));
   const search = $("#search-form");
+  // Search results are the home page with ?q= (a page the server already serves).
   search.hidden = !user;
   nav.hidden = !user;
   const q = new URLSearchParams(location.search).get("q");
@@ -87,63 +89,75 @@ function loginPage() {
 }
 
 // ---- lists -----------------------------------------------------------------------------------
+// Rows are GET /v1/records shapes: {object_type, id, title, subtitle, fields, hidden, names, url}.
 function listColumns(type) {
   return {
-    opportunity: ["name", "account_name", "stage", "amount", "close_date", "owner_name"],
-    account: ["name", "industry", "region", "level", "owner_name"],
-    lead: ["name", "company", "status", "source", "owner_name"],
-    ticket: ["number", "subject", "priority", "status", "workflow_node", "account_name"],
-    campaign: ["name", "status", "start_date", "channel", "location"],
-    contact: ["name", "account_name", "position", "owner_name"],
-  }[type] || ["name"];
+    opportunity: ["name", "account_id", "stage", "amount", "close_date", "owner_id"],
+    account: ["name", "industry", "region", "city", "tier", "owner_id"],
+    lead: ["name", "company", "status", "source", "score", "owner_id"],
+    ticket: ["number", "subject", "priority", "status", "process_node", "account_id"],
+    campaign: ["name", "kind", "status", "start_date", "end_date"],
+    contact: ["name", "account_id", "title", "decision_role"],
+  }[type] || ["title"];
 }
 
-function cellValue(record, field) {
-  let value = record[field];
-  if (value === undefined && field.endsWith("_name")) value = record[field.slice(0, -5)];
-  return formatValue(field, value, record);
+function isMasked(row, field) {
+  return (row.hidden || []).includes(field);
 }
 
-function isMasked(record, field, masked) {
-  const value = record[field];
-  return (masked || []).includes(field) || (value && typeof value === "object" && value.masked) || value === "***" || value === "******";
+/** A field's value as the page shows it: a reference by its name, a hidden field masked. */
+function fieldValue(row, field) {
+  if (isMasked(row, field)) return h("span", { class: "masked", title: "你没有权限查看此字段" }, "••••••（无权查看）");
+  const named = row.names?.[field];
+  if (named) return named;
+  if (field === "title") return row.title;
+  return formatValue(field, row.fields?.[field]);
 }
 
-function formatValue(field, value, record, masked) {
-  if (record && isMasked(record, field, masked)) return h("span", { class: "masked", title: "你没有权限查看此字段" }, "••••••（无权查看）");
+function fieldLabel(field) {
+  return FIELD_LABELS[field] || FIELD_LABELS[field.replace(/_id$/, "")] || field;
+}
+
+function formatValue(field, value) {
   if (value === null || value === undefined || value === "") return "—";
   if (typeof value === "boolean") return value ? "是" : "否";
-  if (typeof value === "object") return value.name || value.title || value.display_name || value.username || JSON.stringify(value);
-  if ((field === "amount" || field === "budget") && typeof value === "number") return "¥" + value.toLocaleString("zh-CN");
+  if (Array.isArray(value)) return value.map((v) => formatValue(field, v)).join("、");
+  if (typeof value === "object") return Object.values(value).map((v) => formatValue(field, v)).join(" · ");
+  if ((field === "amount" || field === "budget" || field === "credit_limit") && typeof value === "number") {
+    return "¥" + value.toLocaleString("zh-CN");
+  }
+  if (typeof value === "string" && VALUE_LABELS[field]?.[value]) return VALUE_LABELS[field][value];
+  if (typeof value === "string" && /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}/.test(value)) return value.replace("T", " ").slice(0, 16);
   return String(value);
-}
-
-function recordsOf(answer) {
-  return answer.records || answer.results || answer.items || answer.rows || [];
 }
 
 async function recordTable(type, query, caption) {
   const answer = await api(`/v1/records/${type}`, { query: { limit: 50, ...query } });
-  const rows = recordsOf(answer);
-  const cols = listColumns(type).filter((c) => rows.some((r) => r[c] !== undefined || r[c.replace(/_name$/, "")] !== undefined));
-  const columns = cols.length ? cols : ["name"];
-  const table = h("table", { class: "records", testid: "record-list" },
+  const rows = answer.records || [];
+  const columns = listColumns(type);
+  const table = h("table", { class: "records", testid: "record-list", "data-type": type },
     h("caption", {}, caption, h("span", { class: "muted" }, `（${answer.total ?? rows.length}）`)),
-    h("thead", {}, h("tr", {}, columns.map((c) => h("th", { scope: "col" }, FIELD_LABELS[c] || c)))),
-    h("tbody", {}, rows.map((r) => h("tr", {}, columns.map((c, i) => h("td", { "data-label": FIELD_LABELS[c] || c },
-      i === 0 ? h("a", { href: `/records/${r.object_type || type}/${r.id}` }, cellValue(r, c) === "—" ? recordTitle(r, type) : cellValue(r, c)) : cellValue(r, c)))))));
-  if (!rows.length) return h("div", {}, table, h("p", { class: "muted" }, "没有记录。"));
+    h("thead", {}, h("tr", {}, columns.map((c) => h("th", { scope: "col" }, fieldLabel(c))))),
+    h("tbody", {}, rows.map((r) => h("tr", {}, columns.map((c, i) => h("td", { "data-label": fieldLabel(c) },
+      i === 0 ? h("a", { href: r.url || `/records/${r.object_type || type}/${r.id}` }, r.title || fieldValue(r, c)) : fieldValue(r, c)))))));
+  if (!rows.length) return h("div", { class: "empty" }, table, h("p", { class: "muted" }, "没有记录。"));
   return table;
 }
 
-async function listPage(name) {
-  const list = LISTS.find((l) => l.name === name);
-  if (!list) return notFound("没有这个列表。");
-  setTitle(list.title);
-  main.replaceChildren(h("h1", {}, list.title), h("p", { class: "muted" }, "加载中…"));
-  const table = await recordTable(list.type, list.query, list.title);
-  main.replaceChildren(h("h1", {}, list.title), table);
-  dockPanel(null, list.title);
+const LIST_FILTERS = ["mine", "closing", "open", "q"];
+
+async function listPage(type) {
+  if (!OBJECT_NAMES[type]) return notFound("没有这个列表。");
+  const params = new URLSearchParams(location.search);
+  const query = {};
+  for (const key of LIST_FILTERS) if (params.get(key)) query[key] = params.get(key);
+  const known = LISTS.find((l) => l.type === type && listHref(l) === location.pathname + location.search);
+  const title = known ? known.title : OBJECT_NAMES[type] + (query.q ? `：${query.q}` : "");
+  setTitle(title);
+  main.replaceChildren(h("h1", {}, title), h("p", { class: "muted" }, "加载中…"));
+  const table = await recordTable(type, query, title);
+  main.replaceChildren(h("h1", {}, title), table);
+  dockPanel(null, title);
 }
 
 async function homePage() {
@@ -151,6 +165,7 @@ async function homePage() {
   const user = session.user || {};
   const roles = user.roles || [];
   const sections = [];
+  if (new URLSearchParams(location.search).get("q")) return searchPage();
   if (roles.some((r) => r.startsWith("sales") || r === "admin" || r === "partner")) sections.push(["opportunity", LISTS[1]]);
   if (roles.some((r) => r.startsWith("service"))) sections.push(["ticket", LISTS[4]]);
   if (roles.includes("marketer")) sections.push(["campaign", LISTS[5]]);
@@ -173,38 +188,45 @@ async function searchPage() {
   if (!q) return;
   const types = ["opportunity", "account", "lead", "ticket", "campaign", "contact"];
   const tables = await Promise.all(types.map((t) => recordTable(t, { q, limit: 20 }, OBJECT_NAMES[t]).catch(() => null)));
-  const shown = tables.filter((t) => t && !t.querySelector("p.muted"));
+  const shown = tables.filter((t) => t && !t.classList.contains("empty"));
   main.append(...(shown.length ? shown : [h("p", { class: "muted" }, "没有找到匹配的记录。")]));
   dockPanel(null, `搜索 ${q}`);
 }
 
 // ---- a record --------------------------------------------------------------------------------
 const RELATED_NAMES = {
-  activities: "跟进记录", tasks: "任务", messages: "工单消息", ticket_messages: "工单消息", contacts: "联系人",
-  opportunities: "商机", tickets: "工单", devices: "设备", contracts: "合同", receivables: "回款",
-  collaborators: "协作人", team: "团队成员", members: "成员",
+  activities: "跟进记录", tasks: "任务", messages: "工单消息", contacts: "联系人", opportunities: "商机",
+  tickets: "工单", devices: "设备", contracts: "合同",
 };
-const HIDDEN_FIELDS = new Set(["object_type", "related", "masked", "labels"]);
+// Columns that are plumbing, not something the CRM page shows.
+const PLUMBING = new Set(["id", "department_id", "partner_id", "pool_department_id"]);
 
-function relatedItem(item, kind) {
-  const date = item.occurred_at || item.date || item.created_at || item.due_date || item.sent_at || "";
-  const title = item.subject || item.title || item.name || item.number || "";
-  const who = item.author_name || item.author || item.owner_name || item.sender || item.user || "";
-  const body = item.body || item.content || item.description || item.text || item.note || "";
-  const type = kind === "tasks" ? (item.status ? `[${item.status}]` : "") : (item.type || item.kind || item.direction || "");
-  return h("li", { class: "related-item" },
+function relatedItem(row, section) {
+  const f = row.fields || {};
+  const date = f.occurred_at || f.sent_at || f.due_date || f.updated_at || "";
+  const tag = section === "activities" ? formatValue("kind", f.kind)
+    : section === "tasks" ? [formatValue("status", f.status), f.priority && formatValue("priority", f.priority)].filter(Boolean).join(" · ")
+    : section === "messages" ? formatValue("author_kind", f.author_kind) : "";
+  const title = section === "messages" ? (f.author_name || row.title) : row.title;
+  const body = f.body || f.description || row.subtitle || "";
+  const link = section === "messages" || section === "activities" || section === "tasks"
+    ? h("strong", {}, title) : h("a", { href: row.url }, title);
+  return h("li", { class: "related-item", "data-id": row.id },
     h("div", { class: "related-head" },
-      date ? h("time", { datetime: String(date) }, String(date).replace("T", " ").slice(0, 16)) : null,
-      type ? h("span", { class: "tag" }, String(type)) : null,
-      title ? h("strong", {}, typeof title === "object" ? formatValue("title", title) : title) : null,
-      who ? h("span", { class: "muted" }, typeof who === "object" ? formatValue("owner", who) : who) : null),
+      date ? h("time", { datetime: String(date) }, formatValue("date", date)) : null,
+      tag ? h("span", { class: "tag" }, tag) : null, link,
+      row.names?.owner_id && section !== "messages" ? h("span", { class: "muted" }, row.names.owner_id) : null),
     body ? h("p", { class: "related-body" }, body) : null);
 }
 
-function relatedSection(kind, items) {
-  return h("section", { class: "card related", "aria-label": RELATED_NAMES[kind] || kind, "data-related": kind },
-    h("h2", {}, `${RELATED_NAMES[kind] || kind}（${items.length}）`),
-    items.length ? h("ol", { class: "related-list" }, items.map((i) => relatedItem(i, kind))) : h("p", { class: "muted" }, "暂无"));
+function relatedSection(section, rows) {
+  return h("section", { class: "card related", "aria-label": RELATED_NAMES[section] || section, "data-related": section, testid: `related-${section}` },
+    h("h2", {}, `${RELATED_NAMES[section] || section}（${rows.length}）`),
+    rows.length ? h("ol", { class: "related-list" }, rows.map((r) => relatedItem(r, section))) : h("p", { class: "muted" }, "暂无"));
+}
+
+function relatedOrder(type) {
+  return type === "ticket" ? ["messages", "tasks"] : ["activities", "tasks", "opportunities", "contacts", "tickets", "contracts"];
 }
 
 async function recordPage(type, id) {
@@ -214,39 +236,35 @@ async function recordPage(type, id) {
   } catch (err) {
     return failure(err);
   }
-  const record = answer.record || answer;
-  const masked = answer.masked || answer.masked_fields || record.masked || [];
-  const labels = answer.labels || {};
-  const title = recordTitle(record, type);
+  const title = answer.subtitle && type === "ticket" ? `${answer.title} ${answer.subtitle}` : answer.title;
   setTitle(title);
-  const fields = Object.entries(record).filter(([k, v]) => !HIDDEN_FIELDS.has(k) && !Array.isArray(v) && !(v && typeof v === "object" && !v.masked && !v.name));
-  const head = h("section", { class: "card record" },
+  const shown = Object.keys(answer.fields || {}).filter((k) => !PLUMBING.has(k));
+  const columns = [...shown, ...(answer.hidden || []).filter((k) => !shown.includes(k) && !PLUMBING.has(k))];
+  const head = h("section", { class: "card record", testid: "record" },
     h("p", { class: "muted kind" }, OBJECT_NAMES[type] || type),
     h("h1", {}, title),
-    h("dl", { class: "fields" }, fields.map(([k, v]) => [
-      h("dt", {}, labels[k] || FIELD_LABELS[k] || k),
-      h("dd", { "data-field": k }, formatValue(k, v, record, masked)),
-    ])));
-  const related = answer.related || {};
-  const sections = Object.entries(related).filter(([, v]) => Array.isArray(v)).map(([k, v]) => relatedSection(k, v));
+    h("dl", { class: "fields" }, columns.map((k) => [
+      h("dt", {}, fieldLabel(k)),
+      h("dd", { "data-field": k }, fieldValue(answer, k)),
+    ])),
+    answer.team?.length ? h("p", { class: "muted" }, "协作人：" + answer.team.map((m) => m.display_name || m.username).join("、")) : null);
   const parts = [head];
   let replyBox = null;
   if (type === "ticket") {
-    const reply = ticketReply(id, () => refresh());
-    parts.push(reply.element);
-    replyBox = reply;
+    replyBox = ticketReply(id, () => refresh());
+    parts.push(replyBox.element);
   }
-  main.replaceChildren(...parts, ...sections);
+  const sections = () => relatedOrder(type).filter((k) => answer.related?.[k]).map((k) => relatedSection(k, answer.related[k]));
+  main.replaceChildren(...parts, ...sections());
   dockPanel({ object_type: type, object_id: Number(id) }, title, replyBox);
 
   async function refresh() {
     // After a confirmed action or a sent reply: the related lists again, from the server.
     try {
-      const again = await api(`/v1/records/${encodeURIComponent(type)}/${id}`);
-      for (const [k, v] of Object.entries(again.related || {})) {
-        if (!Array.isArray(v)) continue;
+      answer = await api(`/v1/records/${encodeURIComponent(type)}/${id}`);
+      for (const [k, rows] of Object.entries(answer.related || {})) {
         const old = main.querySelector(`[data-related="${k}"]`);
-        const fresh = relatedSection(k, v);
+        const fresh = relatedSection(k, rows);
         if (old) old.replaceWith(fresh); else main.append(fresh);
       }
     } catch (err) {
@@ -332,6 +350,11 @@ async function route() {
   const path = location.pathname.replace(/\/+$/, "") || "/";
   renderChrome();
   if (path === "/login") return loginPage();
+  if (path === "/embed") {
+    document.body.classList.add("embedded");
+    side.hidden = true;
+    return startEmbed(main);
+  }
   if (!session.token) {
     location.replace("/login?next=" + encodeURIComponent(location.pathname + location.search));
     return;
@@ -339,10 +362,9 @@ async function route() {
   let m;
   try {
     if (path === "/") return await homePage();
-    if ((m = /^\/lists\/([a-z_]+)$/.exec(path))) return await listPage(m[1]);
-    if (path === "/search") return await searchPage();
+    if ((m = /^\/records\/kb\/(.+)$/.exec(path))) return await articlePage(decodeURIComponent(m[1]));
+    if ((m = /^\/records\/([a-z_]+)$/.exec(path))) return await listPage(m[1]);
     if ((m = /^\/records\/([a-z_]+)\/(\d+)$/.exec(path))) return await recordPage(m[1], m[2]);
-    if ((m = /^\/kb\/(.+)$/.exec(path))) return await articlePage(decodeURIComponent(m[1]));
     notFound("没有这个页面。");
   } catch (err) {
     failure(err);

@@ -7,36 +7,46 @@ export const OBJECT_NAMES = {
   ticket_message: "工单消息", device_service_event: "服务记录", partner: "渠道伙伴",
 };
 
+// The list pages: /records/{type} with the API's own filters in the query string.
 export const LISTS = [
-  { name: "opportunities", type: "opportunity", title: "我的商机", query: { mine: "true" } },
-  { name: "closing", type: "opportunity", title: "本月待成交", query: { mine: "true", closing: "this_month" } },
-  { name: "accounts", type: "account", title: "客户", query: {} },
-  { name: "leads", type: "lead", title: "线索", query: {} },
-  { name: "tickets", type: "ticket", title: "工单", query: {} },
-  { name: "campaigns", type: "campaign", title: "市场活动", query: {} },
+  { type: "opportunity", title: "我的商机", query: { mine: "true" } },
+  { type: "opportunity", title: "本月待成交", query: { mine: "true", closing: "this_month" } },
+  { type: "account", title: "客户", query: {} },
+  { type: "lead", title: "线索", query: {} },
+  { type: "ticket", title: "工单", query: {} },
+  { type: "campaign", title: "市场活动", query: {} },
 ];
 
+export function listHref(list) {
+  const qs = new URLSearchParams(list.query).toString();
+  return `/records/${list.type}` + (qs ? `?${qs}` : "");
+}
+
 export const FIELD_LABELS = {
-  id: "编号", name: "名称", title: "标题", number: "单号", subject: "主题", stage: "阶段", amount: "金额",
-  close_date: "预计成交日期", expected_close_date: "预计成交日期", probability: "赢率", owner: "负责人",
-  owner_name: "负责人", owner_username: "负责人", account: "客户", account_name: "客户", account_id: "客户",
-  product: "产品", product_name: "产品", product_code: "产品型号", status: "状态", priority: "优先级",
-  industry: "行业", region: "区域", city: "城市", province: "省份", phone: "电话", mobile: "手机", email: "邮箱",
-  address: "地址", website: "网站", source: "来源", level: "级别", description: "描述", notes: "备注",
-  competitor: "竞争对手", lost_reason: "输单原因", created_at: "创建时间", updated_at: "更新时间",
-  contact: "联系人", contact_name: "联系人", node: "流程节点", workflow_node: "流程节点", sla_due: "SLA 截止",
-  sla_due_at: "SLA 截止", alarm_code: "报警代码", device: "设备", serial_number: "序列号", channel: "渠道",
-  start_date: "开始日期", end_date: "结束日期", budget: "预算", cost: "成本", location: "地点", audience: "目标人群",
-  company: "公司", position: "职位", department: "部门", annual_revenue: "年营收", employees: "员工数",
-  credit_limit: "信用额度", tax_id: "税号", bank_account: "银行账号", discount: "折扣", cost_price: "成本价",
-  margin: "毛利", partner: "渠道伙伴", partner_name: "渠道伙伴", in_public_pool: "公海", due_date: "截止日期",
-  opened_at: "创建时间", resolved_at: "解决时间", type: "类型", kind: "类型",
+  id: "编号", name: "名称", title: "职位", number: "单号", subject: "主题", stage: "阶段", amount: "金额",
+  close_date: "预计成交日期", probability: "赢率(%)", owner: "负责人", account: "客户", product: "产品",
+  quantity: "数量", stage_entered_at: "进入本阶段", dispatch_status: "派工状态", competitor: "竞争对手",
+  industry: "行业", sub_industry: "细分行业", tier: "客户等级", tags: "标签", credit_limit: "信用额度",
+  credit_code: "统一社会信用代码", region: "区域", city: "城市", phone: "电话", deal_status: "成交状态",
+  in_public_pool: "公海", company: "公司", source: "来源", score: "评分", status: "状态", mobile: "手机",
+  email: "邮箱", wecom_id: "企业微信", language: "语言", decision_role: "决策角色", description: "描述",
+  business_type: "业务类型", channel: "渠道", priority: "优先级", process_node: "流程节点", assignee: "处理人",
+  device: "设备", contact: "联系人", error_code: "报警代码", sla_due: "SLA 截止", resolved_at: "解决时间",
+  kind: "类型", start_date: "开始日期", end_date: "结束日期", budget: "预算", segment: "目标人群",
+  serial: "序列号", install_date: "安装日期", warranty_end: "保修到期", site: "安装地点", body: "内容",
+  occurred_at: "时间", due_date: "截止日期", completed_at: "完成时间", opportunity: "商机", ticket: "工单",
+  author_kind: "发送方", author_name: "发送人", sent_at: "发送时间", created_at: "创建时间", updated_at: "更新时间",
+  contract: "合同", campaign: "活动",
 };
 
-/** The record's name for headings and links, from whichever naming field its type has. */
-export function recordTitle(record, objectType) {
-  if (!record) return "";
-  const parts = [record.number, record.name || record.title || record.subject].filter(Boolean);
-  if (objectType === "ticket" && record.number && record.subject) return `${record.number} ${record.subject}`;
-  return parts.length ? parts.join(" ") : `${OBJECT_NAMES[objectType] || objectType} #${record.id}`;
-}
+// Stored codes shown in the CRM's words.
+export const VALUE_LABELS = {
+  priority: { urgent: "紧急", high: "高", medium: "中", normal: "普通", low: "低" },
+  status: {
+    open: "待处理", new: "新建", in_progress: "处理中", pending_customer: "等待客户", resolved: "已解决", closed: "已关闭",
+    done: "已完成", cancelled: "已取消", planned: "计划中", running: "进行中", finished: "已结束", contacted: "已联系",
+    qualified: "已确认", converted: "已转化", disqualified: "无效", active: "正常", fault: "故障", ongoing: "进行中",
+  },
+  kind: { wecom: "企业微信", email: "邮件", call: "电话", visit: "拜访", note: "备注", meeting: "会议" },
+  author_kind: { customer: "客户", agent: "客服", system: "系统" },
+};

@@ -202,12 +202,22 @@ function renderResult(result, { text, extras, options }) {
 
   if (result.skill === "marketing_copy" && data.by_channel) {
     text.replaceChildren(variantsView(data), wordingCheck(data, result));
+  } else if (actions.some((a) => a.reason) && result.skill === "next_best_action") {
+    // Each suggestion's title, reason and draft are on its card: the answer keeps its heading, and the
+    // whole text stays one click away (it is what was streamed).
+    const [heading] = answer.split("\n");
+    text.replaceChildren(h("p", { class: "lead" }, ...answerWithMarkers(heading, citations)),
+      h("details", { class: "full-text" }, h("summary", {}, "全文"), h("div", {}, ...answerWithMarkers(answer, citations))));
   } else {
     text.replaceChildren(...answerWithMarkers(answer, citations));
   }
   const parts = [];
-  if (result.skill === "reply_suggestion") parts.push(replyDraft(data.draft || result.answer, options));
-  if (actions.length) parts.push(h("div", { class: "actions" }, actions.map((a) => actionCard(a, options))));
+  // A reply the agent sends from the ticket's reply box: its action goes with the inserted text.
+  const replyAction = actions.find((a) => a.confirm?.operation === "post_reply");
+  if (result.skill === "reply_suggestion") parts.push(replyDraft(replyAction?.draft || data.draft || result.answer, replyAction, options));
+  const cards = actions.filter((a) => !(a === replyAction && options.replyBox));
+  const cardOptions = { ...options, citations };
+  if (cards.length) parts.push(h("div", { class: "actions" }, cards.map((a) => actionCard(a, cardOptions))));
   if (citations.length) parts.push(citationList(citations));
   if (result.trace_id) parts.push(feedbackBar(result.trace_id));
   extras.replaceChildren(...parts);
@@ -279,14 +289,16 @@ function actionCard(action, options) {
   const status = h("p", { class: "status", role: "status" });
   const confirm = h("button", { type: "button", class: "primary small", testid: "action-confirm" }, confirmLabel(action));
   const dismiss = h("button", { type: "button", class: "link small" }, "忽略");
-  if (!action.id) {
+  if (!action.id || !action.confirm) {
     confirm.disabled = true;
     confirm.title = "这条建议不能直接执行";
   }
   const card = h("article", { class: "action-card", testid: "action-card", "data-kind": action.kind || "" },
     h("h3", {}, action.title || "建议"),
     action.reason ? h("p", { class: "reason" }, action.reason) : null,
-    action.due_date ? h("p", { class: "muted" }, `截止：${action.due_date}`) : null,
+    evidenceLinks(action, options),
+    action.confirm?.due_date ? h("p", { class: "muted" }, `截止日期：${action.confirm.due_date}`) : null,
+    action.confirm?.user_name ? h("p", { class: "muted" }, `协作人：${action.confirm.user_name}`) : null,
     draft ? h("label", { for: draftId, class: "muted small-label" }, `草稿${action.channel ? "（" + (CHANNEL_NAMES[action.channel] || action.channel) + "）" : ""}`) : null,
     draft,
     h("div", { class: "card-row" },
@@ -323,10 +335,18 @@ function actionCard(action, options) {
   return card;
 }
 
+/** The records an action rests on, as links (its evidence ids are citations of the same answer). */
+function evidenceLinks(action, options) {
+  const refs = (action.evidence || []).map((id) => options.citations?.find((c) => c.id === id || c.href === citationHref({ id, type: "crm" }))).filter(Boolean);
+  if (!refs.length) return null;
+  return h("p", { class: "evidence muted" }, "依据：", refs.map((c, i) => [i ? "、" : "", h("a", { href: c.href }, c.title)]));
+}
+
 function confirmLabel(action) {
-  const kind = action.operation || action.action || action.write;
-  if (kind && ACTION_KIND_NAMES[kind]) return `确认：${ACTION_KIND_NAMES[kind]}`;
-  return "确认：记录跟进";
+  const write = action.confirm || {};
+  if (write.label) return write.label;
+  const kind = write.operation || action.operation;
+  return kind && ACTION_KIND_NAMES[kind] ? `确认：${ACTION_KIND_NAMES[kind]}` : "确认";
 }
 
 function describeRecord(record) {
@@ -335,33 +355,38 @@ function describeRecord(record) {
   return `（${names[record.object_type] || record.object_type} #${record.id}）`;
 }
 
-function replyDraft(text, options) {
+function replyDraft(text, action, options) {
   const box = h("div", { class: "reply-draft" },
+    h("p", { class: "muted small-label" }, "建议回复"),
+    h("div", { class: "draft-text" }, text),
     h("div", { class: "card-row" },
       copyButton(() => text, "draft-copy"),
       options.replyBox
         ? h("button", { type: "button", class: "primary small", testid: "reply-insert",
-            onclick: (e) => { options.replyBox.insert(text); e.target.textContent = "已插入回复框 ✓"; } }, "插入回复框")
+            onclick: (e) => { options.replyBox.insert(text, action); e.target.textContent = "已插入回复框 ✓"; } }, "插入回复框")
         : null));
   return box;
 }
 
+function variantCard(channel, variant, i) {
+  const fields = Object.entries(variant).filter(([, v]) => typeof v === "string");
+  return h("article", { class: "variant" },
+    h("h4", {}, `版本 ${i + 1}`),
+    fields.map(([field, value]) => h("div", { class: "field" },
+      fields.length > 1 ? h("span", { class: "muted" }, (FIELD_NAMES[field] || field) + "：") : null,
+      h("span", { class: "value" }, value))),
+    h("div", { class: "card-row" },
+      copyButton(() => fields.map(([, v]) => v).join("\n"), "draft-copy"),
+      channel === "sms" && variant.body ? h("span", { class: "muted" }, `${variant.body.length} 字`) : null));
+}
+
+/** One column per channel, side by side (they wrap under each other on a narrow panel). */
 function variantsView(data) {
-  const channels = data.channels || Object.keys(data.by_channel);
-  return h("div", { class: "variants", style: null },
-    channels.filter((ch) => data.by_channel[ch]).map((channel) =>
-      h("section", { class: "channel", "aria-label": CHANNEL_NAMES[channel] || channel, "data-channel": channel },
-        h("h3", {}, CHANNEL_NAMES[channel] || channel),
-        data.by_channel[channel].map((variant, i) =>
-          h("article", { class: "variant" },
-            h("h4", {}, `版本 ${i + 1}`),
-            Object.entries(variant).filter(([, v]) => typeof v === "string").map(([field, value]) =>
-              h("div", { class: "field" },
-                Object.keys(variant).length > 1 ? h("span", { class: "muted" }, (FIELD_NAMES[field] || field) + "：") : null,
-                h("span", { class: "value" }, value))),
-            h("div", { class: "card-row" },
-              copyButton(() => Object.values(variant).filter((v) => typeof v === "string").join("\n"), "draft-copy"),
-              channel === "sms" && variant.body ? h("span", { class: "muted" }, `${variant.body.length} 字`) : null)))))));
+  const channels = (data.channels || Object.keys(data.by_channel)).filter((ch) => data.by_channel[ch]);
+  return h("div", { class: "variants" }, channels.map((channel) =>
+    h("section", { class: "channel", "aria-label": CHANNEL_NAMES[channel] || channel, "data-channel": channel },
+      h("h3", {}, CHANNEL_NAMES[channel] || channel),
+      data.by_channel[channel].map((variant, i) => variantCard(channel, variant, i)))));
 }
 
 /** What the ad-law check changed and why: the compliance report and the skill's notes. */
@@ -392,8 +417,8 @@ function wordingCheck(data, result) {
 }
 
 function feedbackBar(traceId) {
-  const up = h("button", { type: "button", class: "thumb", testid: "feedback-up", "aria-pressed": "false", "aria-label": "有帮助" }, "👍");
-  const down = h("button", { type: "button", class: "thumb", testid: "feedback-down", "aria-pressed": "false", "aria-label": "没帮助" }, "👎");
+  const up = h("button", { type: "button", class: "thumb", testid: "feedback-up", "aria-pressed": "false", title: "这条回答有帮助" }, "有帮助");
+  const down = h("button", { type: "button", class: "thumb", testid: "feedback-down", "aria-pressed": "false", title: "这条回答没帮助" }, "没帮助");
   const comment = h("input", { type: "text", maxlength: 2000, placeholder: "补充说明（可选）", "aria-label": "反馈说明" });
   const save = h("button", { type: "button", class: "secondary small" }, "提交");
   const commentRow = h("div", { class: "feedback-comment", hidden: true }, comment, save);
