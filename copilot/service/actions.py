@@ -141,6 +141,24 @@ def dismiss(session: Session, principal: Principal, action_id: str) -> ProposedA
     return row
 
 
+def post_ticket_message(
+    session: Session, principal: Principal, ticket_id: int, body: str, now: dt.datetime
+) -> tuple[str, int]:
+    """A reply the agent typed themselves (no proposal behind it): the same write check, the same audit."""
+    text = body.strip()
+    if not text:
+        raise Unprocessable("body: the reply needs some text", code="invalid_request")
+    target = require_write(session, principal, "ticket", ticket_id)
+    message = TicketMessage(ticket_id=target.id, author_kind="agent",
+                            author_name=principal.display_name or principal.username, body=text, sent_at=now)
+    session.add(message)
+    target.updated_at = now
+    session.flush()
+    record_action(session, user_id=principal.user_id, action_id="", decision="post_reply", kind="typed_reply",
+                  turn_trace_id="", record_ids=[f"crm:ticket:{ticket_id}", f"crm:ticket_message:{message.id}"])
+    return "ticket_message", message.id
+
+
 # --- the writes -------------------------------------------------------------------------------------
 
 

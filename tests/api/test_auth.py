@@ -48,7 +48,9 @@ def test_demo_sign_in_gives_a_short_lived_token_that_works(client: TestClient) -
     assert listed.status_code == 200 and listed.json()["total"] > 0
 
 
-@pytest.mark.parametrize(("username", "password"), [("rep_east_1", "wrong"), ("nobody", "demo"), ("rep_east_1", "DEMO")])
+@pytest.mark.parametrize(
+    ("username", "password"), [("rep_east_1", "wrong"), ("nobody", "demo"), ("rep_east_1", "DEMO")]
+)
 def test_a_wrong_password_or_unknown_user_is_one_clear_401(client: TestClient, username: str, password: str) -> None:
     r = client.post("/v1/auth/login", json={"username": username, "password": password})
     assert r.status_code == 401

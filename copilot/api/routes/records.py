@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
 from fastapi.encoders import jsonable_encoder
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import and_, or_, select
 
 from copilot.api.deps import PrincipalDep, RuntimeDep, SessionDep
@@ -247,6 +247,33 @@ def get_record(
                 .order_by(User.id))
         team = [{"user_id": i, "username": u, "display_name": n} for i, u, n in session.execute(stmt)]
     return RecordDetail(**base.model_dump(), related=related, team=team)
+
+
+class MessageRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    body: str = Field(min_length=1, max_length=20_000, description="the reply to the customer, as sent")
+
+
+class Written(BaseModel):
+    record: dict[str, Any] = Field(description='{"object_type": "ticket_message", "id": …}')
+
+
+@router.post("/ticket/{record_id}/messages", status_code=201, response_model=Written)
+def post_message(
+    record_id: Annotated[int, Path(ge=1, le=MAX_ID)],
+    body: MessageRequest,
+    principal: PrincipalDep,
+    session: SessionDep,
+    runtime: RuntimeDep,
+) -> Written:
+    """Post a reply the agent typed on a ticket they may change (a suggested one goes through its action's
+    confirm). 404 for a ticket they may not see, 403 for one they may only read."""
+    from copilot.core.clock import now
+    from copilot.service.actions import post_ticket_message
+
+    object_type, object_id = post_ticket_message(session, principal, record_id, body.body, now(runtime.settings))
+    session.commit()
+    return Written(record={"object_type": object_type, "id": object_id})
 
 
 def _messages(records: Records, ticket_id: int) -> list[RecordOut]:

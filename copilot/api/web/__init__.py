@@ -61,7 +61,7 @@ def app_page(request: Request) -> FileResponse:
 
 
 @router.get("/records/{object_type}")
-@router.get("/records/{object_type}/{object_id}")
+@router.get("/records/{object_type}/{object_id:path}")
 def record_page(request: Request, object_type: str, object_id: str | None = None) -> FileResponse:
     return _index(request)
 
