@@ -3,7 +3,7 @@
 // Navigation is ordinary links (each page a fresh load), so every view has a real URL.
 
 import { api, login, session } from "./api.js";
-import { $, h, sendOnModEnter } from "./dom.js";
+import { $, h, markdownBlocks, sendOnModEnter } from "./dom.js";
 import { FIELD_LABELS, LISTS, OBJECT_NAMES, VALUE_LABELS, listHref } from "./labels.js";
 import { startEmbed } from "./embed.js";
 import { mountPanel } from "./panel.js";
@@ -332,7 +332,8 @@ async function articlePage(docId) {
     h("p", { class: "muted kind" }, "知识库文章"),
     h("h1", {}, doc.title || meta.title || docId),
     h("p", { class: "muted" }, [meta.visibility, (meta.products || []).join(", "), doc.updated_at].filter(Boolean).join(" · ")),
-    h("div", { class: "kb-text" }, doc.text || doc.body || doc.content || "")));
+    h("div", { class: "kb-text" }, markdownBlocks(doc.text || doc.body || doc.content || "")
+      .filter((el, i) => !(i === 0 && /^H[23]$/.test(el.tagName) && el.textContent.trim() === (doc.title || "").trim())))));
   dockPanel(null, doc.title || docId);
 }
 

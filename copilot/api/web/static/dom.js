@@ -51,3 +51,34 @@ export async function copyText(text) {
     return ok;
   }
 }
+
+/**
+ * A KB article's Markdown as DOM: headings, lists, paragraphs and **bold**, every piece as text nodes
+ * (no HTML is parsed, so an article cannot inject markup). Anything else stays as written.
+ */
+export function markdownBlocks(text) {
+  const out = [];
+  let list = null;
+  let para = [];
+  const inline = (line) => line.split(/\*\*(.+?)\*\*/g).map((part, i) => (i % 2 ? h("strong", {}, part) : part));
+  const flush = () => {
+    if (para.length) out.push(h("p", {}, para.flatMap((l, i) => (i ? [h("br"), ...inline(l)] : inline(l)))));
+    para = [];
+  };
+  for (const raw of String(text).split("\n")) {
+    const line = raw.trimEnd();
+    const heading = /^(#{1,6})\s+(.*)$/.exec(line);
+    const bullet = /^\s*[-*]\s+(.*)$/.exec(line);
+    const numbered = /^\s*\d+[.)]\s+(.*)$/.exec(line);
+    if (heading || !line.trim()) { flush(); list = null; }
+    if (heading) out.push(h(heading[1].length <= 2 ? "h2" : "h3", {}, inline(heading[2])));
+    else if (bullet || numbered) {
+      flush();
+      const tag = bullet ? "ul" : "ol";
+      if (!list || list.tagName.toLowerCase() !== tag) { list = h(tag); out.push(list); }
+      list.append(h("li", {}, inline((bullet || numbered)[1])));
+    } else if (line.trim()) { list = null; para.push(line); }
+  }
+  flush();
+  return out;
+}

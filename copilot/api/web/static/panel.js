@@ -63,7 +63,7 @@ export function mountPanel(container, options = {}) {
   const panel = h("section", { class: "copilot", testid: "copilot-panel", "aria-label": "Copilot 助手" },
     h("header", { class: "copilot-head" },
       h("h2", {}, "Copilot"),
-      h("span", { class: "muted context-label" }, options.title ? `正在看：${options.title}` : "未打开记录"),
+      h("span", { class: "muted context-label" }, context && options.title ? `正在看：${options.title}` : "不针对具体记录"),
       newButton),
     suggestions, turns, form);
   container.replaceChildren(panel);
@@ -221,6 +221,13 @@ function renderResult(result, { text, extras, options }) {
   if (citations.length) parts.push(citationList(citations));
   if (result.trace_id) parts.push(feedbackBar(result.trace_id));
   extras.replaceChildren(...parts);
+  if (options.embedded) {
+    // Inside a host page's frame a source opens in its own tab, leaving the host page where it was.
+    for (const link of [...text.querySelectorAll("a[href]"), ...extras.querySelectorAll("a[href]")]) {
+      link.target = "_blank";
+      link.rel = "noopener";
+    }
+  }
 }
 
 function uniqueCitations(citations) {
@@ -389,6 +396,11 @@ function variantsView(data) {
       data.by_channel[channel].map((variant, i) => variantCard(channel, variant, i)))));
 }
 
+function sourceLink(source) {
+  if (!source) return null;
+  return h("span", { class: "muted" }, "（依据 ", h("a", { href: `/records/kb/${encodeURIComponent(source)}` }, source), "）");
+}
+
 /** What the ad-law check changed and why: the compliance report and the skill's notes. */
 function wordingCheck(data, result) {
   const compliance = data.compliance || {};
@@ -396,15 +408,23 @@ function wordingCheck(data, result) {
   const flagged = compliance.flagged || [];
   const notes = data.notes || [];
   const items = [];
+  // One line per term, whichever variants it was found in (the report has one entry per variant).
+  const changes = new Map();
   for (const r of rewritten) {
+    const key = `${r.term}\u0000${r.replacement || ""}`;
+    const seen = changes.get(key);
+    if (seen) seen.count += Number(r.count || 1);
+    else changes.set(key, { ...r, count: Number(r.count || 1) });
+  }
+  for (const r of changes.values()) {
     items.push(h("li", { class: "changed" },
       h("del", {}, r.term), " → ", h("ins", {}, r.replacement || "（删除）"),
-      r.count && r.count !== "1" ? ` ×${r.count}` : "",
-      r.source ? h("span", { class: "muted" }, `（依据 ${r.source}）`) : null));
+      r.count > 1 ? ` ×${r.count}` : "", sourceLink(r.source)));
   }
-  for (const f of flagged) {
-    items.push(h("li", { class: "flagged" }, `需人工复核：“${f.term}”`, f.reason ? ` — ${f.reason}` : "",
-      f.source ? h("span", { class: "muted" }, `（${f.source}）`) : null));
+  const reviews = new Map();
+  for (const f of flagged) if (!reviews.has(f.term)) reviews.set(f.term, f);
+  for (const f of reviews.values()) {
+    items.push(h("li", { class: "flagged" }, `需人工复核：“${f.term}”`, f.reason ? ` — ${f.reason}` : "", sourceLink(f.source)));
   }
   for (const note of notes) items.push(h("li", { class: "note" }, note));
   const review = (result.warnings || []).includes("compliance_review_needed");
