@@ -18,6 +18,8 @@ from sqlalchemy import select
 from copilot.api.app import create_app
 from copilot.crm.models import Activity, Campaign, Opportunity, Ticket, TicketMessage, User
 from copilot.service.runtime import Runtime
+from copilot.store.models import Feedback
+from copilot.store.tokens import revoke_tokens
 from skills import compliance
 from tests.api.conftest import LiveServer, serve
 from tests.fakes.openai_server import FakeOpenAIServer
@@ -223,6 +225,44 @@ def test_d_a_follow_up_in_the_same_panel_refines_the_previous_answer(
     browser.refresh()
     wait_for(lambda: len(by_testid(browser, "copilot-message")) == 2, "the conversation restored")
     assert after in by_testid(browser, "copilot-message")[1].text
+
+    # One rating per answer, changeable, with an optional comment.
+    rated = by_testid(browser, "copilot-message")[1]
+    trace_id = rated.get_attribute("data-trace-id")
+    css(rated, '[data-testid="feedback-up"]')[0].click()
+    wait_for(lambda: css(rated, '[data-testid="feedback-up"]')[0].get_attribute("aria-pressed") == "true", "rated up")
+    css(rated, '[data-testid="feedback-down"]')[0].click()
+    wait_for(lambda: css(rated, '[data-testid="feedback-down"]')[0].get_attribute("aria-pressed") == "true", "changed")
+    css(rated, ".feedback-comment input")[0].send_keys("活动已经结束了，不该再邀请")
+    css(rated, ".feedback-comment button")[0].click()
+    wait_for(lambda: "已收到说明" in rated.text, "the comment saved")
+    shot(browser, "d2-feedback-changed-with-comment")
+    with web_demo.sessions() as s:
+        rows = s.scalars(select(Feedback).where(Feedback.trace_id == trace_id)).all()
+        assert [(r.rating, r.comment) for r in rows] == [("down", "活动已经结束了，不该再邀请")]
+
+
+# --- errors ---------------------------------------------------------------------------------------
+
+
+def test_an_error_takes_the_place_of_the_pending_answer_and_the_question_is_kept(
+    app_server: LiveServer, browser: Any, web_demo: Runtime
+) -> None:
+    deal = open_deal_of(web_demo, "rep_east_2")
+    sign_in(browser, app_server.url, "rep_east_2", f"/records/opportunity/{deal.id}")
+    ask(browser, "这个商机现在到哪个阶段了？")
+    with web_demo.sessions() as s:  # the session ends under the user's feet (an admin revoked it)
+        revoke_tokens(s, "rep_east_2")
+        s.commit()
+    failed = ask(browser, "这个商机下一步该做什么？")
+    alert = css(failed, '[role="alert"]')[0]
+    assert "登录已过期" in alert.text and alert.is_displayed()
+    # Right under the question it answers, in the panel's visible part; the question back in the box.
+    assert failed == by_testid(browser, "copilot-message")[-1]
+    panel = one(browser, "copilot-panel").rect
+    assert panel["y"] <= alert.rect["y"] <= panel["y"] + panel["height"]
+    assert one(browser, "copilot-input").get_attribute("value") == "这个商机下一步该做什么？"
+    shot(browser, "g1-error-in-place-of-the-answer")
 
 
 # --- (e) ------------------------------------------------------------------------------------------

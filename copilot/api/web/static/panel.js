@@ -107,7 +107,7 @@ export function mountPanel(container, options = {}) {
     sendButton.disabled = true;
     sendButton.textContent = "回答中…";
     const bubble = userBubble(message);
-    const block = answerBlock();
+    const block = answerBlock(options.embedded);
     turns.append(bubble, block.el);
     block.el.scrollIntoView({ block: "nearest" });
     input.value = "";
@@ -152,7 +152,7 @@ function userBubble(message) {
 }
 
 /** The pending/finished answer of one turn. */
-function answerBlock() {
+function answerBlock(embedded = false) {
   const skill = h("span", { class: "skill muted" }, "思考中…");
   const text = h("div", { class: "answer-text streaming" });
   const extras = h("div", { class: "extras" });
@@ -168,7 +168,8 @@ function answerBlock() {
       el.classList.add("failed");
       text.classList.remove("streaming");
       text.replaceChildren(
-        h("p", { class: "error", role: "alert" }, errorMessage(err)),
+        h("p", { class: "error", role: "alert" }, errorMessage(err),
+          err.status === 401 && !embedded ? [" ", h("a", { href: "/login?next=" + encodeURIComponent(location.pathname + location.search) }, "重新登录")] : null),
         h("button", { type: "button", class: "secondary", onclick: () => { el.previousElementSibling?.remove(); el.remove(); retry(); } }, "重试"));
       extras.replaceChildren();
     },
@@ -219,7 +220,10 @@ function renderResult(result, { text, extras, options }) {
   const cardOptions = { ...options, citations };
   if (cards.length) parts.push(h("div", { class: "actions" }, cards.map((a) => actionCard(a, cardOptions))));
   if (citations.length) parts.push(citationList(citations));
-  if (result.trace_id) parts.push(feedbackBar(result.trace_id));
+  if (result.trace_id) {
+    text.closest("[data-testid=copilot-message]")?.setAttribute("data-trace-id", result.trace_id);
+    parts.push(feedbackBar(result.trace_id));
+  }
   extras.replaceChildren(...parts);
   if (options.embedded) {
     // Inside a host page's frame a source opens in its own tab, leaving the host page where it was.
