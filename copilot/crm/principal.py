@@ -40,6 +40,7 @@ DEFAULT_OBJECT_ACCESS: dict[str, str] = {
     "ticket": "private",
     "contract": "private",
     "campaign": "public_read",
+    "task": "private",
 }
 
 
