@@ -145,6 +145,10 @@ def test_b_agent_inserts_a_reply_suggestion_edits_and_sends_it(
     with web_demo.sessions() as s:
         bodies = s.scalars(select(TicketMessage.body).where(TicketMessage.ticket_id == ticket_id)).all()
     assert bodies.count(sent) == 1
+    # A reply typed without a suggestion goes the same way.
+    one(browser, "reply-box").send_keys("另外，服务报告会在今天发到您的邮箱。")
+    one(browser, "reply-send").click()
+    wait_for(lambda: "服务报告会在今天发到" in css(browser, '[data-related="messages"]')[0].text, "the typed reply")
 
     # A troubleshooting answer cites the KB: its link opens the article.
     answer = ask(browser, "这个报警怎么排查？")

@@ -254,8 +254,10 @@ async function recordPage(type, id) {
     replyBox = ticketReply(id, () => refresh());
     parts.push(replyBox.element);
   }
-  const sections = () => relatedOrder(type).filter((k) => answer.related?.[k]).map((k) => relatedSection(k, answer.related[k]));
-  main.replaceChildren(...parts, ...sections());
+  const sections = relatedOrder(type).filter((k) => answer.related?.[k]).map((k) => relatedSection(k, answer.related[k]));
+  // A ticket reads like a conversation: its messages, then the reply box under them.
+  if (replyBox) sections.splice(sections.findIndex((el) => el.dataset.related === "messages") + 1, 0, parts.pop());
+  main.replaceChildren(...parts, ...sections);
   dockPanel({ object_type: type, object_id: Number(id) }, title, replyBox);
 
   async function refresh() {

@@ -166,6 +166,7 @@ function answerBlock(embedded = false) {
     fail(err, retry) {
       el.removeAttribute("aria-busy");
       el.classList.add("failed");
+      skill.textContent = "没有得到回答";
       text.classList.remove("streaming");
       text.replaceChildren(
         h("p", { class: "error", role: "alert" }, errorMessage(err),
