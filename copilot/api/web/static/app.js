@@ -4,7 +4,7 @@
 
 import { api, login, session } from "./api.js";
 import { $, h, markdownBlocks, sendOnModEnter } from "./dom.js";
-import { FIELD_LABELS, LISTS, OBJECT_NAMES, VALUE_LABELS, listHref } from "./labels.js";
+import { FIELD_LABELS, LISTS, OBJECT_NAMES, VALUE_LABELS, listHref, listsFor } from "./labels.js";
 import { startEmbed } from "./embed.js";
 import { mountPanel } from "./panel.js";
 
@@ -19,7 +19,7 @@ function renderChrome() {
   const user = session.user;
   const nav = $("#nav");
   const here = location.pathname + location.search;
-  nav.replaceChildren(...LISTS.map((list) => {
+  nav.replaceChildren(...listsFor(user?.roles).map((list) => {
     const href = listHref(list);
     return h("a", { href, "aria-current": here === href ? "page" : null }, list.title);
   }));
@@ -164,16 +164,16 @@ async function homePage() {
   setTitle("首页");
   const user = session.user || {};
   const roles = user.roles || [];
-  const sections = [];
   if (new URLSearchParams(location.search).get("q")) return searchPage();
-  if (roles.some((r) => r.startsWith("sales") || r === "admin" || r === "partner")) sections.push(["opportunity", LISTS[1]]);
-  if (roles.some((r) => r.startsWith("service"))) sections.push(["ticket", LISTS[4]]);
-  if (roles.includes("marketer")) sections.push(["campaign", LISTS[5]]);
-  if (!sections.length) sections.push(["opportunity", LISTS[0]]);
+  // The first lists of the user's roles: a rep's deals closing this month, an agent's open tickets…
+  const lists = listsFor(roles);
+  let sections = lists.filter((l) => l.query.mine && l.title !== "我的商机");
+  if (!sections.length) sections = lists.filter((l) => l.type === "campaign");
+  if (!sections.length) sections = lists.slice(0, 1);
   main.replaceChildren(h("h1", {}, `你好，${user.display_name || user.username || ""}`));
-  for (const [type, list] of sections) {
+  for (const list of sections) {
     try {
-      main.append(await recordTable(type, list.query, list.title));
+      main.append(await recordTable(list.type, list.query, list.title));
     } catch (err) {
       main.append(h("p", { class: "error" }, `${list.title}：${err.message}`));
     }

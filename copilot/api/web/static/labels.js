@@ -8,14 +8,23 @@ export const OBJECT_NAMES = {
 };
 
 // The list pages: /records/{type} with the API's own filters in the query string.
+// Which lists a role works from (a partner sees its own company's deals and accounts only).
+const SALES = ["admin", "sales_manager", "sales_rep", "partner"];
+const SERVICE = ["admin", "service_manager", "service_agent"];
 export const LISTS = [
-  { type: "opportunity", title: "我的商机", query: { mine: "true" } },
-  { type: "opportunity", title: "本月待成交", query: { mine: "true", closing: "this_month" } },
-  { type: "account", title: "客户", query: {} },
-  { type: "lead", title: "线索", query: {} },
-  { type: "ticket", title: "工单", query: {} },
-  { type: "campaign", title: "市场活动", query: {} },
+  { type: "opportunity", title: "我的商机", query: { mine: "true" }, roles: SALES },
+  { type: "opportunity", title: "本月待成交", query: { mine: "true", closing: "this_month" }, roles: SALES },
+  { type: "account", title: "客户", query: {}, roles: [...SALES, ...SERVICE, "marketer"] },
+  { type: "lead", title: "线索", query: {}, roles: ["admin", "sales_manager", "sales_rep", "marketer"] },
+  { type: "ticket", title: "我的待办工单", query: { mine: "true", open: "true" }, roles: SERVICE },
+  { type: "ticket", title: "工单", query: {}, roles: [...SERVICE, "sales_manager", "sales_rep"] },
+  { type: "campaign", title: "市场活动", query: {}, roles: ["admin", "marketer", "sales_manager"] },
 ];
+
+export function listsFor(roles) {
+  const mine = LISTS.filter((l) => l.roles.some((r) => (roles || []).includes(r)));
+  return mine.length ? mine : LISTS.slice(0, 3);
+}
 
 export function listHref(list) {
   const qs = new URLSearchParams(list.query).toString();
