@@ -303,3 +303,21 @@ def test_a_typed_reply_is_posted_on_a_ticket_the_agent_may_change(
     assert client.post(f"/v1/records/ticket/{ticket}/messages", json={"body": " "},
                        headers=auth("service_agent_1")).status_code == 422
     assert _count(runtime, TicketMessage, TicketMessage.ticket_id == ticket) == before
+
+
+def test_concurrent_confirms_write_one_record_and_agree(client: TestClient, auth: Headers, runtime: Runtime) -> None:
+    """A double click (or a retry racing the first request): every answer names the one record written."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    deal = _own_deal(runtime, "rep_east_2")
+    action = next(a for a in _actions(client, auth, "rep_east_2", "next_best_action", "opportunity", deal)
+                  if a.get("confirm", {}).get("operation") == "log_activity")
+    target = action["confirm"]["object_id"]
+    before = _count(runtime, Activity, Activity.opportunity_id == target)
+    with ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(
+            lambda _: client.post(f"/v1/actions/{action['id']}/confirm", json={}, headers=auth("rep_east_2")), range(4)
+        ))
+    assert [a.status_code for a in answers] == [201] * 4, [a.text for a in answers]
+    assert len({a.json()["record"]["id"] for a in answers}) == 1
+    assert _count(runtime, Activity, Activity.opportunity_id == target) == before + 1
