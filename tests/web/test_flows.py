@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import select
 
 from copilot.api.app import create_app
-from copilot.crm.models import Activity, Campaign, Opportunity, Ticket, TicketMessage, User
+from copilot.crm.models import Activity, Campaign, Contract, Opportunity, Ticket, TicketMessage, User
 from copilot.service.runtime import Runtime
 from copilot.store.models import Feedback
 from copilot.store.tokens import revoke_tokens
@@ -283,6 +283,26 @@ def test_e_partner_opening_an_internal_record_sees_not_found_and_none_of_its_tex
     assert str(internal.amount).split(".")[0] not in css(browser, "#main")[0].text
     assert not [p for p in by_testid(browser, "copilot-panel") if p.is_displayed()]
     shot(browser, "e1-partner-internal-record-not-found")
+
+    # Their own company's contract: shown as the CRM shows it to them, our margin masked.
+    partner_company = web_demo_partner_id(web_demo)
+    with web_demo.sessions() as s:
+        contract = s.scalars(
+            select(Contract).where(Contract.partner_id == partner_company).order_by(Contract.id)
+        ).first()
+        assert contract is not None and contract.margin is not None
+        contract_id, number, margin_value = contract.id, contract.number, contract.margin
+    browser.get(f"{app_server.url}/records/contract/{contract_id}")
+    margin = wait_for(lambda: css(browser, '[data-field="margin"]'), "the contract's margin row")[0]
+    assert "无权查看" in margin.text and css(margin, ".masked")
+    assert number in css(browser, "#main h1")[0].text
+    assert f"{margin_value:g}" not in css(browser, "#main")[0].text
+    shot(browser, "e2-partner-own-contract-margin-masked")
+
+
+def web_demo_partner_id(runtime: Runtime) -> int:
+    with runtime.sessions() as s:
+        return int(s.scalar(select(User.partner_id).where(User.username == "partner_user_1")))  # type: ignore[arg-type]
 
 
 # --- (f) ------------------------------------------------------------------------------------------

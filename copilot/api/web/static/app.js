@@ -123,7 +123,7 @@ function formatValue(field, value) {
   if (typeof value === "boolean") return value ? "是" : "否";
   if (Array.isArray(value)) return value.map((v) => formatValue(field, v)).join("、");
   if (typeof value === "object") return Object.values(value).map((v) => formatValue(field, v)).join(" · ");
-  if ((field === "amount" || field === "budget" || field === "credit_limit") && typeof value === "number") {
+  if (["amount", "budget", "credit_limit", "paid_amount", "list_price"].includes(field) && typeof value === "number") {
     return "¥" + value.toLocaleString("zh-CN");
   }
   if (typeof value === "string" && VALUE_LABELS[field]?.[value]) return VALUE_LABELS[field][value];

@@ -45,7 +45,9 @@ export const FIELD_LABELS = {
   serial: "序列号", install_date: "安装日期", warranty_end: "保修到期", site: "安装地点", body: "内容",
   occurred_at: "时间", due_date: "截止日期", completed_at: "完成时间", opportunity: "商机", ticket: "工单",
   author_kind: "发送方", author_name: "发送人", sent_at: "发送时间", created_at: "创建时间", updated_at: "更新时间",
-  contract: "合同", campaign: "活动",
+  contract: "合同", campaign: "活动", margin: "毛利率(%)", signed_date: "签订日期", payment_terms: "付款条件",
+  paid_amount: "已回款", paid_date: "回款日期", milestone: "节点", seq: "期次", code: "型号", name_en: "英文名",
+  line: "产品线", list_price: "目录价", spec: "规格",
 };
 
 // Stored codes shown in the CRM's words.
