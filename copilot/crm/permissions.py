@@ -532,6 +532,12 @@ def may_add_collaborator(principal: Principal, colleague_partner_id: int | None)
     return colleague_partner_id is None
 
 
+def may_read_internal_notes(principal: Principal) -> bool:
+    """Internal comments on a ticket (``author_kind`` internal) are the vendor's own: employees read them,
+    a channel partner's user never does, even on its company's ticket."""
+    return bool(principal.roles) and not principal.is_partner
+
+
 def visible_select(principal: Principal, object_type: str) -> Any:
     """``select(Model)`` already restricted to what the principal may read."""
     model: Any = model_for(object_type)

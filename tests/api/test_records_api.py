@@ -124,3 +124,21 @@ def test_bad_requests_are_clear(client: TestClient, auth: Auth) -> None:
     assert client.get("/v1/records/ticket", params={"closing": "this_month"}, headers=auth("admin")).status_code == 400
     assert client.get("/v1/records/opportunity/0", headers=auth("admin")).status_code == 422
     assert client.get("/v1/records/opportunity", headers={}).status_code == 401
+
+
+def test_a_partner_reads_its_ticket_without_our_internal_notes(client: TestClient, auth: Auth,
+                                                                demo_runtime: Runtime) -> None:
+    with demo_runtime.sessions() as s:
+        partner = s.scalar(select(User.partner_id).where(User.username == "partner_user_1"))
+        rows = s.execute(select(Ticket.id, TicketMessage.body, TicketMessage.author_kind)
+                         .join(TicketMessage, TicketMessage.ticket_id == Ticket.id)
+                         .where(Ticket.partner_id == partner).order_by(Ticket.id, TicketMessage.id)).all()
+    with_notes = sorted({t for t, _, kind in rows if kind == "internal"})
+    if not with_notes:
+        pytest.skip("no ticket of the partner's company carries an internal note in this demo")
+    ticket = with_notes[0]
+    internal = [b for t, b, kind in rows if t == ticket and kind == "internal"]
+    shown = client.get(f"/v1/records/ticket/{ticket}", headers=auth("partner_user_1")).json()["related"]["messages"]
+    assert [m["fields"]["body"] for m in shown] == [b for t, b, k in rows if t == ticket and k != "internal"]
+    staff = client.get(f"/v1/records/ticket/{ticket}", headers=auth("admin")).json()["related"]["messages"]
+    assert set(internal) <= {m["fields"]["body"] for m in staff}

@@ -20,7 +20,7 @@ from copilot.core.bounds import MAX_ID
 from copilot.core.clock import today
 from copilot.core.errors import BadRequest, NotFound
 from copilot.crm.models import CATALOG_TYPES, OWNED_TYPES, RecordTeamMember, User
-from copilot.crm.permissions import hidden_fields, model_for
+from copilot.crm.permissions import hidden_fields, may_read_internal_notes, model_for
 from copilot.crm.repository import Records
 
 router = APIRouter(prefix="/v1/records", tags=["records"])
@@ -279,7 +279,10 @@ def post_message(
 def _messages(records: Records, ticket_id: int) -> list[RecordOut]:
     from copilot.crm.models import TicketMessage
 
-    rows = records.list("ticket_message", TicketMessage.ticket_id == ticket_id,
+    where = [TicketMessage.ticket_id == ticket_id]
+    if not may_read_internal_notes(records.principal):
+        where.append(TicketMessage.author_kind != "internal")
+    rows = records.list("ticket_message", *where,
                         order_by=[TicketMessage.sent_at.asc(), TicketMessage.id.asc()], limit=200)
     out = []
     for row in rows:
