@@ -57,6 +57,10 @@ def create_app(runtime: Runtime | None = None, *, warm_up: bool = True) -> FastA
     app.include_router(web.router)
     mount_mcp(app)
     _allow_origins(app, settings.cors_origin_list)
+    if settings.demo_password and not settings.resolved_database_url.startswith("sqlite"):
+        # Every active user signs in with the one demo password: fine for the demo, never for real users.
+        log.warning("password sign-in with DEMO_PASSWORD is on for a %s database; set CRM_COPILOT_DEMO_PASSWORD= "
+                    "to turn it off", settings.resolved_database_url.split(":", 1)[0])
     if warm_up:
         _warm_up_on_start(app)
     return app
