@@ -111,6 +111,17 @@ def test_a_rep_asks_in_chinese_answer_streams_with_citations_and_a_confirmed_act
     wait_for(lambda: css(browser, "#main h1") and css(browser, "#main h1")[0].text == title, "the cited account")
     shot(browser, "a3-citation-opened-the-account")
 
+    # Usable at 380 px: the record, then the panel, nothing wider than the screen.
+    browser.set_window_size(380, 900)
+    browser.get(f"{app_server.url}/records/opportunity/{deal.id}")
+    wait_for(lambda: len(by_testid(browser, "copilot-message")) == 1, "the conversation kept for this deal")
+    width, visible = browser.execute_script(
+        "return [document.documentElement.scrollWidth, document.documentElement.clientWidth]"
+    )
+    assert width <= visible, (width, visible)
+    browser.execute_script("arguments[0].scrollIntoView()", one(browser, "copilot-panel"))
+    shot(browser, "a4-deal-page-at-380px")
+
 
 # --- (b) ------------------------------------------------------------------------------------------
 

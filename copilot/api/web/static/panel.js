@@ -295,7 +295,7 @@ const ACTION_KIND_NAMES = {
 function actionCard(action, options) {
   const draftId = `draft-${action.id || Math.random().toString(36).slice(2)}`;
   const draft = action.draft
-    ? h("textarea", { id: draftId, class: "draft", rows: Math.min(6, Math.ceil(action.draft.length / 40) + 1), "aria-label": "草稿（可编辑）" })
+    ? h("textarea", { id: draftId, class: "draft", rows: Math.min(8, Math.ceil(action.draft.length / 30) + 1), "aria-label": "草稿（可编辑）" })
     : null;
   if (draft) draft.value = action.draft;
   const status = h("p", { class: "status", role: "status" });
