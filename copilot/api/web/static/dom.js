@@ -65,8 +65,20 @@ export function markdownBlocks(text) {
     if (para.length) out.push(h("p", {}, para.flatMap((l, i) => (i ? [h("br"), ...inline(l)] : inline(l)))));
     para = [];
   };
+  let table = null;
   for (const raw of String(text).split("\n")) {
     const line = raw.trimEnd();
+    if (/^\s*\|.*\|\s*$/.test(line)) {
+      // A Markdown table: the first row is the header, the |---| row is dropped.
+      flush();
+      list = null;
+      const cells = line.trim().slice(1, -1).split("|").map((c) => c.trim());
+      if (cells.every((c) => /^:?-{2,}:?$/.test(c))) continue;
+      if (!table) { table = h("table", { class: "md-table" }, h("thead", {}, h("tr", {}, cells.map((c) => h("th", {}, inline(c))))), h("tbody")); out.push(table); }
+      else table.tBodies[0].append(h("tr", {}, cells.map((c) => h("td", {}, inline(c)))));
+      continue;
+    }
+    table = null;
     const heading = /^(#{1,6})\s+(.*)$/.exec(line);
     const bullet = /^\s*[-*]\s+(.*)$/.exec(line);
     const numbered = /^\s*\d+[.)]\s+(.*)$/.exec(line);
