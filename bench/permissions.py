@@ -47,7 +47,7 @@ from sqlalchemy.orm import Session
 
 from copilot.crm.db import make_engine
 from copilot.crm.models import Opportunity, User
-from copilot.crm.permissions import page_select, read_filter
+from copilot.crm.permissions import _visibility_state, page_select, read_filter, rebuild_visibility
 from copilot.crm.principal import load_principal
 from copilot.crm.repository import Records
 from copilot.demo.generator import build_demo, load
@@ -82,8 +82,13 @@ def build(engine: Engine, n: int, users: int) -> dict[str, Any]:
             ready = False
     if ready:
         upgrade(engine)  # a database built by an older checkout gets this one's indexes
+        facts: dict[str, Any] = {"reused": True}
+        with engine.connect() as conn:
+            trusted = _visibility_state(conn) is not None
+        if not trusted:
+            facts |= closure(engine)
         analyze(engine)
-        return {"reused": True}
+        return facts
     t0 = time.perf_counter()
     drop_all(engine)
     upgrade(engine)
@@ -91,8 +96,19 @@ def build(engine: Engine, n: int, users: int) -> dict[str, Any]:
         load(session, build_demo())
         build_scale(session.connection(), n, users=users,
                     progress=lambda table, k: print(f"    {table}: {k:,}", flush=True))
+    facts = {"reused": False, "build_s": round(time.perf_counter() - t0, 1)}
+    facts |= closure(engine)  # the scale rows were written with COPY/executemany, not through the ORM
     analyze(engine)
-    return {"reused": False, "build_s": round(time.perf_counter() - t0, 1)}
+    return facts
+
+
+def closure(engine: Engine) -> dict[str, Any]:
+    """(Re)build the visibility closure the policy keeps (permissions.rebuild_visibility)."""
+    t0 = time.perf_counter()
+    with engine.begin() as conn:
+        rows = rebuild_visibility(conn)
+    print(f"    opportunity_visibility: {rows:,} rows in {time.perf_counter() - t0:.1f} s", flush=True)
+    return {"closure_rows": rows, "closure_s": round(time.perf_counter() - t0, 1)}
 
 
 def analyze(engine: Engine) -> None:

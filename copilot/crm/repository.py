@@ -98,7 +98,17 @@ class Records:
                 self.__session, self.__principal, object_type, where, order_by, _bounded(limit), max(0, offset)
             )
             if page is not None:
-                return self._detached(page.statement, object_type, page.params)
+                rows = self._loaded(page.statement, page.params)  # tested before any field is blanked
+                admitted = page.admitted(self.__session, rows)
+                if len(admitted) == len(rows):
+                    return self._blanked(admitted, object_type)
+                # A stale closure (a change it was not told about): never its rows, the other plans.
+                page = page_select(
+                    self.__session, self.__principal, object_type, where, order_by, _bounded(limit), max(0, offset),
+                    closure=False,
+                )
+                if page is not None:
+                    return self._detached(page.statement, object_type, page.params)
         stmt = self._select(object_type, [model], where)
         stmt = _order(stmt, order_by).offset(max(0, offset)).limit(_bounded(limit))
         return self._detached(stmt, object_type)
@@ -155,9 +165,11 @@ class Records:
         self, stmt: Select[Any], object_type: str, params: dict[str, Any] | None = None
     ) -> builtins.list[Any]:
         """The statement's rows, detached (see ``_reader``) and blanked (see ``_blanked``)."""
+        return self._blanked(self._loaded(stmt, params), object_type)
+
+    def _loaded(self, stmt: Select[Any], params: dict[str, Any] | None = None) -> Sequence[Any]:
         with self._reader() as reader:
-            rows = reader.scalars(stmt, params).all()
-        return self._blanked(rows, object_type)
+            return reader.scalars(stmt, params).all()
 
     def _blanked(self, rows: Sequence[Any], object_type: str) -> builtins.list[Any]:
         """Detached rows with the columns field-level security hides from the principal read as None, so
