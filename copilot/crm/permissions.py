@@ -632,9 +632,9 @@ def _write_visibility(conn: Connection, rows: Iterable[tuple[int, Any, int]]) ->
     return n
 
 
-# What a flush may change, and how the closure follows: these columns of a deal change its rows;
-# these of the org chart change everybody's (so the closure is turned off until rebuilt).
-_DEAL_COLUMNS = ("id", "owner_id", "department_id", "updated_at")
+# What a flush may change, and how the closure follows: any change to a deal or its related team
+# rewrites that deal's rows; these columns of the org chart change everybody's (so the closure is
+# turned off until rebuilt).
 _ORG_COLUMNS: dict[str, tuple[str, ...]] = {
     "users": ("id", "manager_id"),
     "departments": ("id", "parent_id"),
@@ -655,7 +655,8 @@ def _follow_flush(session: Session, _context: Any) -> None:
             continue
         state: Any = sa_inspect(obj)
         if table == "opportunities":
-            if obj in session.dirty and not _changed(state, _DEAL_COLUMNS):
+            # Any change at all: every UPDATE also moves updated_at (onupdate), the closure's order.
+            if obj in session.dirty and not session.is_modified(obj):
                 continue
             deals.add(int(obj.id))
             deals.update(int(v) for v in state.attrs.id.history.deleted if v is not None)

@@ -4,8 +4,8 @@ from it equals the oracle, and it follows the changes a user makes through the O
 * The page property test's random organisations, with the closure rebuilt after the rows are loaded:
   every principal's page (reps, heads, sharing-rule grantees) equals the brute-force oracle.
 * A small org written through the ORM, then changed the way the product changes it (a new deal, a
-  deal handed to someone else or moved to another department, a related-team member added, a deal
-  deleted, a new department head, a sharing rule): after each change, every user's page through
+  deal handed to someone else, moved to another department or only moved on a stage, a related-team
+  member added, a deal deleted, a new department head, a sharing rule): after each change, every user's page through
   ``Records`` equals the plain ``WHERE read_filter(...)`` query. Deal and team changes keep the closure
   in use (refreshed row by row); org-chart and rule changes turn it off until ``rebuild_visibility``.
 """
@@ -116,6 +116,10 @@ def change(engine: Engine, how: str) -> None:
             deal = s.get(Opportunity, 8)
             assert deal is not None
             deal.owner_id, deal.updated_at = 4, dt.datetime(2026, 11, 10)
+        elif how == "stage changed":  # only the stage: updated_at moves too (onupdate), so does the order
+            deal = s.get(Opportunity, 1)
+            assert deal is not None
+            deal.stage = "方案报价"
         elif how == "moved":
             deal = s.get(Opportunity, 6)
             assert deal is not None
@@ -137,7 +141,7 @@ def change(engine: Engine, how: str) -> None:
 def test_the_closure_follows_deal_changes_and_steps_aside_for_org_changes(org: Engine) -> None:
     plans = pages_match(org)
     assert plans["east_head"] == plans["rep_a"] == plans["west_head"] == "closure", plans
-    for how in ("new deal", "handed over", "moved", "team member", "deleted"):
+    for how in ("new deal", "handed over", "stage changed", "moved", "team member", "deleted"):
         change(org, how)
         plans = pages_match(org)
         assert plans["east_head"] == "closure", (how, plans)  # followed row by row, still trusted
