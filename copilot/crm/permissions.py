@@ -222,6 +222,11 @@ def page_select(
     Why: a branch head sees ~1 % of a million deals, so "newest 50 I may see" walks ~5,000 index
     entries testing the predicate on each (7-16x the unfiltered query, bench/permissions.py).
 
+    * ``closure`` (opportunities by ``updated_at``, no extra clause, no pool or condition rule, and a
+      trusted closure; ``closure=False`` skips it): the newest n entries of one ``opportunity_visibility``
+      index range per key (the principal's id; minus each granted rule source), their rows, ordered;
+      ``Page.admitted`` tests those rows against the predicate (see "the visibility closure" below).
+      1M deals, CPU vs the bare unfiltered query: every persona 0.9-1.6x on SQLite and PostgreSQL.
     * ``cutoff`` (a few departments): first the cut-off ``X``, the n-th newest value among the
       departments' rows, merged from one ``(department_id, col)`` index range of n entries per
       department; then every branch of the predicate bounded by ``col >= X``, each a short index range
