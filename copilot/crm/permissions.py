@@ -495,11 +495,27 @@ class _Org:
         return keys
 
 
-def _load_org(conn: Connection) -> _Org:
-    managers = {int(u): int(m) for u, m in conn.execute(select(User.id, User.manager_id)) if m is not None}
-    parents = {int(d): int(p) for d, p in conn.execute(select(Department.id, Department.parent_id)) if p is not None}
+def _load_org(
+    conn: Connection, people: Iterable[int] | None = None, departments: Iterable[int] | None = None
+) -> _Org:
+    """The whole org chart; or, given ``people`` and ``departments``, only the chains above them (a few
+    small queries: a deal edit in a 10,000-person org need not read every user)."""
+    if people is None or departments is None:
+        managers = {int(u): int(m) for u, m in conn.execute(select(User.id, User.manager_id)) if m is not None}
+        tree = conn.execute(select(Department.id, Department.parent_id))
+        parents = {int(d): int(p) for d, p in tree if p is not None}
+        head_rows = conn.execute(select(DepartmentHead.department_id, DepartmentHead.user_id))
+    else:
+        managers = _walk_up(conn, User.id, User.manager_id, people)
+        parents = _walk_up(conn, Department.id, Department.parent_id, departments)
+        reached = sorted({*parents, *parents.values(), *(int(d) for d in departments)})
+        head_rows = conn.execute(
+            select(DepartmentHead.department_id, DepartmentHead.user_id).where(
+                DepartmentHead.department_id.in_(reached)
+            )
+        )
     heads: dict[int, list[int]] = {}
-    for d, u in conn.execute(select(DepartmentHead.department_id, DepartmentHead.user_id)):
+    for d, u in head_rows:
         heads.setdefault(int(d), []).append(int(u))
     sources = frozenset(
         int(d or 0)
@@ -513,6 +529,19 @@ def _load_org(conn: Connection) -> _Org:
         )
     )
     return _Org(managers, parents, heads, sources)
+
+
+def _walk_up(conn: Connection, key: Any, parent: Any, start: Iterable[int]) -> dict[int, int]:
+    """``{id: parent id}`` for ``start`` and everything above it, one query per level."""
+    links: dict[int, int] = {}
+    seen: set[int] = set()
+    frontier = {int(i) for i in start}
+    while frontier:
+        seen |= frontier
+        found = conn.execute(select(key, parent).where(key.in_(sorted(frontier)), parent.is_not(None))).all()
+        links.update({int(k): int(p) for k, p in found})
+        frontier = {int(p) for _, p in found} - seen
+    return links
 
 
 def rebuild_visibility(conn: Connection) -> int:
@@ -555,7 +584,6 @@ def refresh_visibility(conn: Connection, opportunity_ids: Iterable[int]) -> None
     ids = sorted({int(i) for i in opportunity_ids})
     if not ids or _visibility_state(conn) is None:
         return
-    org = _load_org(conn)
     table: Any = OpportunityVisibility.__table__
     for start in range(0, len(ids), 500):
         some = ids[start : start + 500]
@@ -570,6 +598,8 @@ def refresh_visibility(conn: Connection, opportunity_ids: Iterable[int]) -> None
             select(Opportunity.id, Opportunity.owner_id, Opportunity.department_id,
                    type_coerce(Opportunity.updated_at, NullType())).where(Opportunity.id.in_(some))
         ).all()
+        people = {int(o) for _, o, _, _ in rows if o is not None} | {u for m in members.values() for u in m}
+        org = _load_org(conn, people, {int(d) for _, _, d, _ in rows if d is not None})
         _write_visibility(conn, (
             (viewer, stamp, opp)
             for opp, owner, department, stamp in rows
