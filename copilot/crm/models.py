@@ -466,6 +466,34 @@ class Task(Owned, Base):
     completed_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
 
 
+class OpportunityVisibility(Base):
+    """Who sees each opportunity through the org chart: a visibility closure kept by the permission policy.
+
+    One row per (viewer, deal): ``viewer`` is a user id (the owner, a related-team member, anyone above
+    either in the line-manager chain, the head of the deal's department or of a department above it),
+    or minus the id of a department that is the source of an opportunity sharing rule and the deal's
+    department or above it. ``copilot.crm.permissions`` writes it (``rebuild_visibility`` and on every
+    ORM flush) and reads it for "the n newest deals I may see": one index range per key instead of a
+    walk through a million deals. ``updated_at`` is the deal's own value, for the order.
+    """
+
+    __tablename__ = "opportunity_visibility"
+    viewer: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, primary_key=True)
+    opportunity_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False, index=True)
+
+
+class OpportunityVisibilityState(Base):
+    """Whether ``opportunity_visibility`` is complete (one row, id 1): the policy trusts the closure only
+    after a full rebuild, and a change it cannot follow row by row (the org chart, a sharing rule) turns it
+    off again until the next rebuild. ``sources``: the rule source departments the closure was built for."""
+
+    __tablename__ = "opportunity_visibility_state"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    fresh: Mapped[bool] = mapped_column(Boolean, default=False)
+    sources: Mapped[str] = mapped_column(Text, default="")
+
+
 # Object types the permission policy governs, by the name used in URLs, sharing rules and prompts.
 OWNED_TYPES: dict[str, type[Owned]] = {
     "account": Account,

@@ -39,6 +39,7 @@ from sqlalchemy import (
     UnaryExpression,
     and_,
     bindparam,
+    event,
     false,
     literal,
     literal_column,
@@ -49,6 +50,7 @@ from sqlalchemy import (
     union,
     union_all,
 )
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import operators
 from sqlalchemy.sql.expression import ColumnClause, Exists, ScalarSelect, Subquery, TableClause, TextClause
@@ -61,7 +63,14 @@ from copilot.crm.models import (
     CHILD_TYPES,
     OWNED_TYPES,
     Base,
+    Department,
+    DepartmentHead,
+    Opportunity,
+    OpportunityVisibility,
+    OpportunityVisibilityState,
     RecordTeamMember,
+    SharingRule,
+    User,
 )
 from copilot.crm.principal import ACCESS_LEVELS, Principal
 
@@ -145,7 +154,9 @@ class _Parts:
 
 
 def _owned_parts(principal: Principal, object_type: str, mode: str, model: Any) -> _Parts:
-    chain = tuple(sorted(int(i) for i in principal.chain_ids))
+    # Sorted as they are (a region head's ~1,000 ids: ~15 us, against ~70 us through int() each);
+    # every id goes through int() where it is written into SQL (_id_list, _in_ids).
+    chain = tuple(sorted(principal.chain_ids))
     departments: set[int] = set(principal.headed_department_ids)
     others: list[ColumnElement[bool]] = []
     if mode == READ and hasattr(model, "in_public_pool") and principal.ancestor_department_ids:
@@ -183,7 +194,16 @@ class Page:
 
     statement: Select[Any]
     params: dict[str, Any]
-    plan: str  # "cutoff" | "walk"
+    plan: str  # "closure" | "cutoff" | "walk"
+    # The closure plan only: the predicate's test on the loaded rows (``admitted``), so that a closure
+    # that missed a change can never show a row the policy does not grant.
+    principal: Principal | None = None
+
+    def admitted(self, session: Session, rows: Sequence[Any]) -> list[Any]:
+        """The rows of this page the principal may read (all of them, unless the closure is stale)."""
+        if self.principal is None:
+            return list(rows)
+        return _admitted(session, self.principal, rows)
 
 
 def page_select(
@@ -194,6 +214,7 @@ def page_select(
     order_by: Any,
     limit: int,
     offset: int = 0,
+    closure: bool = True,
 ) -> Page | None:
     """One page ("the n newest") of the visible records, planned for a manager; ``None`` when the plain
     ``WHERE read_filter(...) ORDER BY ... LIMIT`` is the plan (the caller runs that).
@@ -201,6 +222,11 @@ def page_select(
     Why: a branch head sees ~1 % of a million deals, so "newest 50 I may see" walks ~5,000 index
     entries testing the predicate on each (7-16x the unfiltered query, bench/permissions.py).
 
+    * ``closure`` (opportunities by ``updated_at``, no extra clause, no pool or condition rule, and a
+      trusted closure; ``closure=False`` skips it): the newest n entries of one ``opportunity_visibility``
+      index range per key (the principal's id; minus each granted rule source), their rows, ordered;
+      ``Page.admitted`` tests those rows against the predicate (see "the visibility closure" below).
+      1M deals, CPU vs the bare unfiltered query: every persona 0.9-1.6x on SQLite and PostgreSQL.
     * ``cutoff`` (a few departments): first the cut-off ``X``, the n-th newest value among the
       departments' rows, merged from one ``(department_id, col)`` index range of n entries per
       department; then every branch of the predicate bounded by ``col >= X``, each a short index range
@@ -223,6 +249,10 @@ def page_select(
     if column is None:
         return None
     parts = _owned_parts(principal, object_type, READ, model)
+    if closure and object_type == "opportunity" and column.key == "updated_at" and not where and not parts.others:
+        page = _closure_page(session, principal, parts, model, descending, limit, max(0, offset))
+        if page is not None:
+            return page
     if parts.narrow:
         return None  # a rep: the predicate already starts from their few rows
     few = 0 < len(parts.departments) <= PAGE_DEPARTMENTS
@@ -291,18 +321,7 @@ def _page_statements(
         # 2.4 -> 1.0 ms on PostgreSQL, 1.5 -> 0.7 ms on SQLite (bench/permissions.py, 1M deals).
         # A scalar sub-query, not EXISTS: PostgreSQL turns EXISTS back into the hashed whole-team set.
         # ``user_id + 0``: SQLite would otherwise search (user_id, ...) once per chain member, per entry.
-        one = bindparam("one", 1, type_=Integer, literal_execute=True)
-        member = (
-            select(RecordTeamMember.record_id)
-            .where(
-                RecordTeamMember.object_type == kind,
-                RecordTeamMember.record_id == model.id,
-                _id_list(RecordTeamMember.user_id + literal_column("0"), chain),
-            )
-            .limit(one)
-            .scalar_subquery()
-        )
-        walk_branches = [branches[0], branches[1], member.is_not(None), *others]
+        walk_branches = [branches[0], branches[1], _team_probe(model, kind, chain), *others]
     walk_ids = select(model.id).where(or_(*walk_branches), *where).order_by(*newest).limit(window).subquery()
     walk = _by_ids(model, walk_ids).order_by(*newest).offset(skip).limit(take)
     if not few:
@@ -354,9 +373,27 @@ def _kept(
     return _page_statements(model, object_type, column_key, descending, chain, departments, few, typed, probe)
 
 
+def _team_probe(model: Any, kind: Any, chain: tuple[int, ...]) -> ColumnElement[bool]:
+    """"Someone in ``chain`` is on this record's related team", probed for the row at hand (a scalar
+    primary-key sub-query, not EXISTS: PostgreSQL turns EXISTS back into the hashed whole-team set;
+    ``user_id + 0``: SQLite would otherwise search (user_id, ...) once per chain member, per row)."""
+    one = bindparam("one", 1, type_=Integer, literal_execute=True)
+    member = (
+        select(RecordTeamMember.record_id)
+        .where(
+            RecordTeamMember.object_type == kind,
+            RecordTeamMember.record_id == model.id,
+            _id_list(RecordTeamMember.user_id + literal_column("0"), chain),
+        )
+        .limit(one)
+        .scalar_subquery()
+    )
+    return member.is_not(None)
+
+
 def _id_list(column: Any, ids: tuple[int, ...]) -> ColumnElement[bool]:
     """``column IN (1, 2, …)`` with the ids in the SQL text itself, rendered once: safe because every
-    id went through int() (_owned_parts); an empty list matches nothing."""
+    id goes through int() here; an empty list matches nothing."""
     if not ids:
         return false()
     return column.op("IN", is_comparison=True)(literal_column("(" + ", ".join(str(int(i)) for i in ids) + ")"))  # type: ignore[no-any-return]
@@ -389,6 +426,375 @@ def _page_order(model: Any, order_by: Any) -> tuple[Any, bool]:
         for ix in getattr(model.__table__, "indexes", ())
     )
     return (getattr(model, table_column.key), descending) if served else (None, False)
+
+
+# --- the visibility closure: who sees each opportunity through the org chart --------------------------
+#
+# ``opportunity_visibility`` holds, per deal, every user who sees it as owner, related-team member,
+# someone above either in the line-manager chain, or head of its department or of one above it (the
+# ``chain`` and headed-department branches of the predicate), and minus every opportunity sharing rule's
+# source department at or above its department (the grants' department branch). "The n newest deals I
+# may see" is then the newest n of one index range per key: my user id, and minus each rule source I am
+# granted. The page still tests the predicate's branches on those n rows, so a closure that missed a
+# change can leave a deal out of a page but never show one the policy does not grant.
+#
+# Kept here: ``rebuild_visibility`` (all of it), and every ORM flush that touches deals or their related
+# teams refreshes those deals' rows (``_follow_flush``). Changes it cannot follow row by row (the line
+# managers, department heads, the department tree, sharing rules) turn it off (``invalidate_visibility``)
+# until the next rebuild; so does an ORM bulk write to those tables. Writes that bypass the ORM Session
+# (Core or raw SQL) must call ``rebuild_visibility`` or ``invalidate_visibility`` themselves.
+
+VISIBILITY_STATE_ID = 1
+_VISIBILITY_CHUNK = 50_000
+
+
+@dataclass
+class _Org:
+    """The org chart as the closure needs it, with the answers memoised per person and department."""
+
+    managers: dict[int, int]
+    parents: dict[int, int]
+    heads: dict[int, list[int]]
+    sources: frozenset[int]
+    _up: dict[int, frozenset[int]] = dataclasses.field(default_factory=dict)
+    _above: dict[int | None, frozenset[int]] = dataclasses.field(default_factory=dict)
+
+    def up(self, user_id: int) -> frozenset[int]:
+        """The user and everyone above them in the line-manager chain (whose ``chain_ids`` hold them)."""
+        got = self._up.get(user_id)
+        if got is None:
+            seen: list[int] = []
+            cur: int | None = user_id
+            while cur is not None and cur not in seen:
+                seen.append(cur)
+                cur = self.managers.get(cur)
+            got = self._up[user_id] = frozenset(seen)
+        return got
+
+    def above(self, department_id: int | None) -> frozenset[int]:
+        """Heads of the department and of every one above it; minus the rule sources among them."""
+        got = self._above.get(department_id)
+        if got is None:
+            keys: set[int] = set()
+            seen: set[int] = set()
+            cur = department_id
+            while cur is not None and cur not in seen:
+                seen.add(cur)
+                keys.update(self.heads.get(cur, ()))
+                if cur in self.sources:
+                    keys.add(-cur)
+                cur = self.parents.get(cur)
+            got = self._above[department_id] = frozenset(keys)
+        return got
+
+    def viewers(self, owner_id: int | None, department_id: int | None, members: Iterable[int]) -> set[int]:
+        keys = set(self.above(department_id))
+        for person in (owner_id, *members):
+            if person is not None:
+                keys |= self.up(person)
+        return keys
+
+
+def _load_org(
+    conn: Connection, people: Iterable[int] | None = None, departments: Iterable[int] | None = None
+) -> _Org:
+    """The whole org chart; or, given ``people`` and ``departments``, only the chains above them (a few
+    small queries: a deal edit in a 10,000-person org need not read every user)."""
+    if people is None or departments is None:
+        managers = {int(u): int(m) for u, m in conn.execute(select(User.id, User.manager_id)) if m is not None}
+        tree = conn.execute(select(Department.id, Department.parent_id))
+        parents = {int(d): int(p) for d, p in tree if p is not None}
+        head_rows = conn.execute(select(DepartmentHead.department_id, DepartmentHead.user_id))
+    else:
+        managers = _walk_up(conn, User.id, User.manager_id, people)
+        parents = _walk_up(conn, Department.id, Department.parent_id, departments)
+        reached = sorted({*parents, *parents.values(), *(int(d) for d in departments)})
+        head_rows = conn.execute(
+            select(DepartmentHead.department_id, DepartmentHead.user_id).where(
+                DepartmentHead.department_id.in_(reached)
+            )
+        )
+    heads: dict[int, list[int]] = {}
+    for d, u in head_rows:
+        heads.setdefault(int(d), []).append(int(u))
+    sources = frozenset(
+        int(d or 0)
+        for d in conn.scalars(
+            select(SharingRule.source_department_id).where(
+                SharingRule.object_type == "opportunity",
+                SharingRule.source_kind == "department",
+                SharingRule.access.in_(GRANT_ACCESS),
+                SharingRule.source_department_id.is_not(None),
+            )
+        )
+    )
+    return _Org(managers, parents, heads, sources)
+
+
+def _walk_up(conn: Connection, key: Any, parent: Any, start: Iterable[int]) -> dict[int, int]:
+    """``{id: parent id}`` for ``start`` and everything above it, one query per level."""
+    links: dict[int, int] = {}
+    seen: set[int] = set()
+    frontier = {int(i) for i in start}
+    while frontier:
+        seen |= frontier
+        found = conn.execute(select(key, parent).where(key.in_(sorted(frontier)), parent.is_not(None))).all()
+        links.update({int(k): int(p) for k, p in found})
+        frontier = {int(p) for _, p in found} - seen
+    return links
+
+
+def rebuild_visibility(conn: Connection) -> int:
+    """Rebuild ``opportunity_visibility`` from scratch and trust it from now on; returns its row count."""
+    org = _load_org(conn)
+    closure: Any = OpportunityVisibility.__table__
+    conn.execute(closure.delete())
+    members: dict[int, list[int]] = {}
+    team = select(RecordTeamMember.record_id, RecordTeamMember.user_id).where(
+        RecordTeamMember.object_type == "opportunity"
+    )
+    for record_id, user_id in conn.execute(team):
+        members.setdefault(int(record_id), []).append(int(user_id))
+    # ``updated_at`` copied as the database stores it (see _page_statements on SQLite's datetime text).
+    raw = type_coerce(Opportunity.updated_at, NullType())
+    written, last = 0, None
+    while True:
+        chunk = select(Opportunity.id, Opportunity.owner_id, Opportunity.department_id, raw).order_by(Opportunity.id)
+        if last is not None:
+            chunk = chunk.where(Opportunity.id > last)
+        rows = conn.execute(chunk.limit(_VISIBILITY_CHUNK)).all()
+        if not rows:
+            break
+        last = rows[-1][0]
+        written += _write_visibility(conn, (
+            (viewer, stamp, opp)
+            for opp, owner, department, stamp in rows
+            for viewer in org.viewers(owner, department, members.get(opp, ()))
+        ))
+    state: Any = OpportunityVisibilityState.__table__
+    conn.execute(state.delete())
+    conn.execute(state.insert().values(
+        id=VISIBILITY_STATE_ID, fresh=True, sources=",".join(str(d) for d in sorted(org.sources))
+    ))
+    return written
+
+
+def refresh_visibility(conn: Connection, opportunity_ids: Iterable[int]) -> None:
+    """Rewrite the closure rows of these deals (inserted, changed or deleted), if the closure is trusted."""
+    ids = sorted({int(i) for i in opportunity_ids})
+    if not ids or _visibility_state(conn) is None:
+        return
+    table: Any = OpportunityVisibility.__table__
+    for start in range(0, len(ids), 500):
+        some = ids[start : start + 500]
+        conn.execute(table.delete().where(table.c.opportunity_id.in_(some)))
+        members: dict[int, list[int]] = {}
+        team = select(RecordTeamMember.record_id, RecordTeamMember.user_id).where(
+            RecordTeamMember.object_type == "opportunity", RecordTeamMember.record_id.in_(some)
+        )
+        for record_id, user_id in conn.execute(team):
+            members.setdefault(int(record_id), []).append(int(user_id))
+        rows = conn.execute(
+            select(Opportunity.id, Opportunity.owner_id, Opportunity.department_id,
+                   type_coerce(Opportunity.updated_at, NullType())).where(Opportunity.id.in_(some))
+        ).all()
+        people = {int(o) for _, o, _, _ in rows if o is not None} | {u for m in members.values() for u in m}
+        org = _load_org(conn, people, {int(d) for _, _, d, _ in rows if d is not None})
+        _write_visibility(conn, (
+            (viewer, stamp, opp)
+            for opp, owner, department, stamp in rows
+            for viewer in org.viewers(owner, department, members.get(opp, ()))
+        ))
+
+
+def invalidate_visibility(conn: Connection) -> None:
+    """Stop trusting the closure (pages take the other plans) until ``rebuild_visibility``."""
+    state: Any = OpportunityVisibilityState.__table__
+    conn.execute(state.update().where(state.c.id == VISIBILITY_STATE_ID).values(fresh=False))
+
+
+_STATE_SQL = f"SELECT fresh, sources FROM opportunity_visibility_state WHERE id = {VISIBILITY_STATE_ID}"
+_STATE_KEY = "copilot.crm.permissions.visibility_state"
+
+
+def _session_visibility_state(session: Session) -> frozenset[int] | None:
+    """``_visibility_state`` read once per transaction of the Session (a turn's pages share it; a round
+    trip per page cost ~50 us of client CPU on PostgreSQL); this Session's own flushes that change it
+    drop it (``_follow_flush``). A change another transaction commits meanwhile is seen from the next
+    transaction on; the rows of a page are tested against the predicate in any case (``Page.admitted``)."""
+    transaction = session.get_transaction()
+    kept = session.info.get(_STATE_KEY)
+    if kept is not None and transaction is not None and kept[0] is transaction:
+        return kept[1]  # type: ignore[no-any-return]
+    state = _visibility_state(session.connection())
+    session.info[_STATE_KEY] = (session.get_transaction(), state)
+    return state
+
+
+def _visibility_state(conn: Connection) -> frozenset[int] | None:
+    """The rule sources of a trusted closure, or None when it is not to be trusted (or not there)."""
+    # One fixed text, no statement to compile (asked before every closure page: ~10 us against ~60 us
+    # through Core), prepared by PostgreSQL's driver after a few runs.
+    row = conn.exec_driver_sql(_STATE_SQL).first()
+    if row is None or not row[0]:
+        return None
+    return frozenset(int(d) for d in str(row[1]).split(",") if d)
+
+
+def _write_visibility(conn: Connection, rows: Iterable[tuple[int, Any, int]]) -> int:
+    """Bulk-write closure rows: COPY on PostgreSQL, DBAPI executemany elsewhere (values as stored)."""
+    n = 0
+    if conn.dialect.name == "postgresql":
+        raw: Any = conn.connection.driver_connection
+        sql = "COPY opportunity_visibility (viewer, updated_at, opportunity_id) FROM STDIN"
+        with raw.cursor() as cur, cur.copy(sql) as copy:
+            for row in rows:
+                copy.write_row(row)
+                n += 1
+        return n
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    sql = f"INSERT INTO opportunity_visibility (viewer, updated_at, opportunity_id) VALUES ({mark}, {mark}, {mark})"
+    batch: list[tuple[int, Any, int]] = []
+    for row in rows:
+        batch.append(row)
+        if len(batch) >= 10_000:
+            conn.exec_driver_sql(sql, batch)  # type: ignore[arg-type]
+            n += len(batch)
+            batch = []
+    if batch:
+        conn.exec_driver_sql(sql, batch)  # type: ignore[arg-type]
+        n += len(batch)
+    return n
+
+
+# What a flush may change, and how the closure follows: any change to a deal or its related team
+# rewrites that deal's rows; these columns of the org chart change everybody's (so the closure is
+# turned off until rebuilt).
+_ORG_COLUMNS: dict[str, tuple[str, ...]] = {
+    "users": ("id", "manager_id"),
+    "departments": ("id", "parent_id"),
+    "department_heads": (),  # any change
+    "sharing_rules": (),
+}
+_FOLLOWED_TABLES = frozenset({"opportunities", "record_team_members", *_ORG_COLUMNS})
+
+
+def _follow_flush(session: Session, _context: Any) -> None:
+    from sqlalchemy import inspect as sa_inspect
+
+    deals: set[int] = set()
+    org_changed = False
+    for obj in (*session.new, *session.dirty, *session.deleted):
+        table = getattr(obj, "__tablename__", None)
+        if table not in _FOLLOWED_TABLES:
+            continue
+        state: Any = sa_inspect(obj)
+        if table == "opportunities":
+            # Any change at all: every UPDATE also moves updated_at (onupdate), the closure's order.
+            if obj in session.dirty and not session.is_modified(obj):
+                continue
+            deals.add(int(obj.id))
+            deals.update(int(v) for v in state.attrs.id.history.deleted if v is not None)
+        elif table == "record_team_members":
+            kinds = {obj.object_type, *state.attrs.object_type.history.deleted}
+            if "opportunity" in kinds:
+                deals.add(int(obj.record_id))
+                deals.update(int(v) for v in state.attrs.record_id.history.deleted if v is not None)
+        elif obj in session.new and table in ("users", "departments"):
+            continue  # nobody reports to, or sits in, what did not exist: no deal's viewers change
+        elif not _ORG_COLUMNS[table] or obj in session.deleted or _changed(state, _ORG_COLUMNS[table]):
+            org_changed = True
+    if not deals and not org_changed:
+        return
+    conn = session.connection()
+    session.info.pop(_STATE_KEY, None)
+    if org_changed:
+        invalidate_visibility(conn)
+    else:
+        refresh_visibility(conn, deals)
+
+
+def _changed(state: Any, columns: Sequence[str]) -> bool:
+    return any(state.attrs[c].history.has_changes() for c in columns)
+
+
+def _follow_bulk(orm_execute_state: Any) -> None:
+    """An ORM bulk INSERT/UPDATE/DELETE on a table the closure follows: it cannot tell which rows."""
+    if not (orm_execute_state.is_insert or orm_execute_state.is_update or orm_execute_state.is_delete):
+        return
+    table = getattr(orm_execute_state.statement, "table", None)
+    if getattr(table, "name", None) in _FOLLOWED_TABLES:
+        orm_execute_state.session.info.pop(_STATE_KEY, None)
+        invalidate_visibility(orm_execute_state.session.connection())
+
+
+event.listen(Session, "after_flush", _follow_flush)
+event.listen(Session, "do_orm_execute", _follow_bulk)
+
+
+def _closure_page(
+    session: Session, principal: Principal, parts: _Parts, model: Any, descending: bool, limit: int, offset: int
+) -> Page | None:
+    """The page from the closure, or None when it is not trusted or does not cover this principal."""
+    sources = _session_visibility_state(session)
+    if sources is None:
+        return None
+    granted: set[int] = set()
+    for grant in principal.grants:
+        if grant.object_type == "opportunity" and grant.access in GRANT_ACCESS and grant.source_department_ids:
+            granted |= grant.source_department_ids
+    keys = (int(principal.user_id), *sorted(-d for d in granted & sources))
+    if granted and len(keys) == 1:
+        return None  # a grant the closure was not built for (a rule written outside the ORM): other plans
+    statement = _closure_statement(model, keys, descending, limit + offset, limit, offset)
+    return Page(statement, {}, "closure", principal)
+
+
+def _admitted(session: Session, principal: Principal, rows: Sequence[Any]) -> list[Any]:
+    """``rows`` (opportunities) that pass the predicate's department, owner and related-team branches,
+    tested in Python on the loaded rows: in SQL, SQLite builds every literal id list at the start of each
+    execution (a region head's ~1,000 ids twice: ~150 us, as much as the page itself)."""
+    departments = set(principal.headed_department_ids)
+    for grant in principal.grants:
+        if grant.object_type == "opportunity" and grant.access in GRANT_ACCESS and grant.source_department_ids:
+            departments |= grant.source_department_ids
+    mine, below = principal.user_id, principal.subordinate_ids
+    doubtful = [
+        r.id for r in rows
+        if r.department_id not in departments and r.owner_id != mine and r.owner_id not in below
+    ]
+    if not doubtful:
+        return list(rows)
+    # Plain SQL text with the (int) ids in it: nothing to compile for a query most pages never send.
+    team = (
+        "SELECT record_id, user_id FROM record_team_members WHERE object_type = 'opportunity' "
+        f"AND record_id IN ({', '.join(str(int(i)) for i in doubtful)})"
+    )
+    on_team = {int(r) for r, u in session.connection().exec_driver_sql(team) if u == mine or u in below}
+    return [r for r in rows if r.id not in doubtful or r.id in on_team]
+
+
+@functools.lru_cache(maxsize=256)
+def _closure_statement(
+    model: Any, keys: tuple[int, ...], descending: bool, window: int, take: int, skip: int
+) -> Select[Any]:
+    """The deals behind the newest ``window`` entries of each key's index range, ordered and sliced (the
+    rows are then tested against the predicate: ``Page.admitted``). No parameter left: PostgreSQL plans
+    it once per prepared statement (see _page_statements). Kept per shape."""
+    v: Any = OpportunityVisibility
+    order = [c.desc() if descending else c.asc() for c in (v.updated_at, v.opportunity_id)]
+
+    def number(n: int) -> Any:  # in the SQL text: nothing for SQLAlchemy to render per execution
+        return literal_column(str(int(n)), Integer)
+
+    ranges = [
+        select(v.opportunity_id.label("id")).where(v.viewer == number(k)).order_by(*order)
+        .limit(number(window)).subquery()
+        for k in keys
+    ]
+    ids = ranges[0] if len(ranges) == 1 else union_all(*(select(r.c.id) for r in ranges)).subquery()
+    newest = (model.updated_at.desc(), model.id.desc()) if descending else (model.updated_at.asc(), model.id.asc())
+    return _by_ids(model, ids).order_by(*newest).offset(number(skip)).limit(number(take))
 
 
 def _in_ids(column: Any, ids: Iterable[int]) -> ColumnElement[bool]:

@@ -153,6 +153,32 @@ def test_rows_from_the_repository_are_detached(
         assert rows[0].name  # still readable: loaded, only detached
 
 
+def test_records_read_the_requests_own_changes_and_leave_its_instances_in_place(
+    demo_runtime: Runtime, principal_for: Callable[[str], Principal]
+) -> None:
+    """Records loads rows apart from the request's Session (so that handing them out detached is cheap),
+    yet a change this request made and has not flushed is what a skill reads, as before, and the
+    request's own instance of the same record is not pulled out of its Session."""
+    with demo_runtime.sessions() as session:
+        records = Records(session, principal_for("rep_east_1"))
+        first = records.first("opportunity", order_by=Opportunity.id)
+        assert first is not None
+        held = session.get(Opportunity, first.id)
+        assert held is not None
+        held.name = "renamed in this request"
+        handed_out: list[list[Any]] = [
+            [records.get("opportunity", first.id)],
+            [records.find("opportunity", first.id)],
+            records.list("opportunity", order_by=Opportunity.updated_at.desc(), limit=1000),
+        ]
+        for rows in handed_out:
+            got = [r for r in rows if r is not None and r.id == first.id]
+            assert [r.name for r in got] == ["renamed in this request"]
+            assert got[0] is not held and object_session(got[0]) is None
+        assert object_session(held) is session and held.name == "renamed in this request"
+        session.rollback()
+
+
 def test_rows_carry_no_value_of_a_field_hidden_from_the_user(
     demo_runtime: Runtime, principal_for: Callable[[str], Principal]
 ) -> None:
