@@ -19,7 +19,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -160,6 +160,9 @@ class KnowledgeIndex:
         self.weights = weights or FusionWeights()
         self.lock_path = lock_path
         self.refresh_interval_s = refresh_interval_s
+        # Optional: the query in the other language (retrievers.translate.QueryTranslator, when a model is
+        # configured); its vector and BM25 lists join the language-balanced fusion. None: no translation.
+        self.translator: Callable[[str], str | None] | None = None
         self._thread_lock = threading.RLock()
         self._load()
 
@@ -260,6 +263,8 @@ class KnowledgeIndex:
         query = query_text(query, self.max_query_chars)
         if not query or k <= 0:
             return []
+        # The model call (if any) happens before any lock is taken; None when off, offline or degraded.
+        translated = self.translator(query) if self.translator is not None and mode == "hybrid" else None
         self.refresh()
         with self._thread_lock:
             groups = self.store.visible_groups(scope)
@@ -275,8 +280,9 @@ class KnowledgeIndex:
         vector_ranked: list[str] = []
         vector_scores: dict[str, float] = {}
         lexical_ranked: list[str] = []
-        if mode in ("hybrid", "vector"):
-            qv = self.embedder.embed_query(query)
+
+        def vector_side(text: str) -> tuple[list[str], dict[str, float]]:
+            qv = self.embedder.embed_query(text)
             # Means over what this asker may read only: no score depends on a hidden document.
             offsets = [
                 -w.language_centering * float(qv @ (total / count)) if count else 0.0
@@ -284,15 +290,29 @@ class KnowledgeIndex:
             ]
             hits = self.store.query(qv, groups, n + extra, offsets)
             # Orphans (an ingest that crashed before committing) are never results.
-            vector_ranked = [cid for cid, _, _, _ in hits if cid in records][:n]
-            vector_scores = {cid: score for cid, score, _, _ in hits if cid in records}
+            live = [(cid, score) for cid, score, _, _ in hits if cid in records]
+            return [cid for cid, _ in live][:n], dict(live)
+
+        if mode in ("hybrid", "vector"):
+            vector_ranked, vector_scores = vector_side(query)
         if mode in ("hybrid", "lexical"):
             lexical_ranked = [cid for cid, _ in bm25.search(query, allowed, n)]
         latin = is_latin_query(query)
         wv = w.vector_latin if latin else w.vector
         wl = w.lexical_latin if latin else w.lexical
         if w.language_balanced and mode == "hybrid" and vector_ranked:
-            return self._balanced(vector_ranked, vector_scores, lexical_ranked, records, wv, wl, per_document, k)
+            sides: list[tuple[float, list[str], bool]] = [(wv, vector_ranked, False), (wl, lexical_ranked, True)]
+            if translated:
+                t_latin = is_latin_query(translated)
+                t_ranked, t_scores = vector_side(translated)
+                for cid, score in t_scores.items():  # across languages: the better of the two cosines
+                    vector_scores[cid] = max(score, vector_scores.get(cid, score))
+                sides += [
+                    (w.vector_latin if t_latin else w.vector, t_ranked, False),
+                    (w.lexical_latin if t_latin else w.lexical,
+                     [cid for cid, _ in bm25.search(translated, allowed, n)], True),
+                ]
+            return self._balanced(sides, vector_scores, records, per_document, k)
         fused: dict[str, float] = {}
         for weight, ranked in ((wv, vector_ranked), (wl, lexical_ranked)):
             for rank, cid in enumerate(ranked):
@@ -304,32 +324,31 @@ class KnowledgeIndex:
 
     def _balanced(
         self,
-        vector_ranked: list[str],
+        sides: Sequence[tuple[float, list[str], bool]],
         vector_scores: Mapping[str, float],
-        lexical_ranked: list[str],
         records: Mapping[str, StoredRecord],
-        wv: float,
-        wl: float,
         per_document: int | None,
         k: int,
     ) -> list[SearchHit]:
-        """Language-balanced fusion (see FusionWeights.language_balanced)."""
+        """Language-balanced fusion (see FusionWeights.language_balanced). ``sides``: (weight, ranked chunk
+        ids, is_lexical) — the query's vector and BM25 lists, and the translated query's when there is one."""
         w = self.weights
 
         def slot(cid: str) -> int:
             return lang_slot(str(records[cid].metadata.get("lang", "")))
 
         fused: dict[str, float] = {}
-        lexical_credit: dict[str, float] = {}  # 1.0 for the first of its language
-        for weight, ranked, credit in ((wv, vector_ranked, None), (wl, lexical_ranked, lexical_credit)):
+        lexical_credit: dict[str, float] = {}  # weight x (1.0 for the first of its language), best side
+        for weight, ranked, is_lexical in sides:
             seen: Counter[int] = Counter()
             for cid in ranked:
                 language = slot(cid)
                 rank = seen[language]
                 seen[language] += 1
                 fused[cid] = fused.get(cid, 0.0) + weight / (w.rrf_k + rank + 1)
-                if credit is not None:
-                    credit[cid] = (w.rrf_k + 1) / (w.rrf_k + rank + 1)
+                if is_lexical:
+                    credit = weight * (w.rrf_k + 1) / (w.rrf_k + rank + 1)
+                    lexical_credit[cid] = max(credit, lexical_credit.get(cid, 0.0))
         pools: dict[int, list[str]] = {}
         for cid in fused:
             pools.setdefault(slot(cid), []).append(cid)
@@ -338,11 +357,11 @@ class KnowledgeIndex:
             pool.sort(key=lambda cid: (-fused[cid], cid))
             for rank, cid in enumerate(pool):
                 # A chunk only BM25 found has no cosine here: it sorts after its rank peers that have one.
-                across = vector_scores.get(cid, -1.0) + w.cross_language_lexical * wl * lexical_credit.get(cid, 0.0)
+                across = vector_scores.get(cid, -1.0) + w.cross_language_lexical * lexical_credit.get(cid, 0.0)
                 key[cid] = (rank, -across, cid)
         order = _limit_per_document(sorted(key, key=key.__getitem__), records, per_document, k)
         # Scores: the within-language fusion score (1.0 = first for both sides), never rising down the list.
-        best = (wv + wl) / (w.rrf_k + 1)
+        best = sum(weight for weight, ranked, _ in sides if ranked) / (w.rrf_k + 1) or 1.0
         hits: list[SearchHit] = []
         ceiling = 1.0
         for cid in order:
