@@ -88,6 +88,8 @@ class FusionWeights:
     # en→zh 0.71 → 0.86; the demo set keeps hit@5 1.00 in every language. False: the old global RRF.
     language_balanced: bool = True
     cross_language_lexical: float = 0.01
+    # Weight of the BM25 list for the glossary's other-language terms (KnowledgeIndex.glossary), if any.
+    glossary: float = 0.5
 
 
 @dataclass(frozen=True)
@@ -163,6 +165,9 @@ class KnowledgeIndex:
         # Optional: the query in the other language (retrievers.translate.QueryTranslator, when a model is
         # configured); its vector and BM25 lists join the language-balanced fusion. None: no translation.
         self.translator: Callable[[str], str | None] | None = None
+        # Optional: other-language terms for the query (retrievers.glossary.Glossary.expand), searched as
+        # one more BM25 list in the language-balanced fusion. None: no glossary.
+        self.glossary: Callable[[str], str | None] | None = None
         self._thread_lock = threading.RLock()
         self._load()
 
@@ -302,6 +307,9 @@ class KnowledgeIndex:
         wl = w.lexical_latin if latin else w.lexical
         if w.language_balanced and mode == "hybrid" and vector_ranked:
             sides: list[tuple[float, list[str], bool]] = [(wv, vector_ranked, False), (wl, lexical_ranked, True)]
+            expanded = self.glossary(query) if self.glossary is not None and w.glossary > 0 else None
+            if expanded:
+                sides.append((w.glossary, [cid for cid, _ in bm25.search(expanded, allowed, n)], True))
             if translated:
                 t_latin = is_latin_query(translated)
                 t_ranked, t_scores = vector_side(translated)
