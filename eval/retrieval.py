@@ -243,7 +243,9 @@ def _searcher(index: KnowledgeIndex, mode: str, **weights: Any) -> Search:
 
 # Ablations of the hybrid ranking, reported next to it (python -m eval.retrieval).
 ABLATIONS: dict[str, dict[str, Any]] = {
-    "hybrid-global": {"language_balanced": False},  # the fusion before language-balanced pools
+    "hybrid-before": {"language_balanced": False, "language_centering_latin": 1.0},  # the ranking before issue 14
+    "hybrid-global": {"language_balanced": False},  # without language-balanced pools
+    "hybrid-centre1": {"language_centering_latin": 1.0},  # without the stronger centring for Latin questions
     "hybrid-nolex-x": {"cross_language_lexical": 0.0},  # across languages: cosine alone
 }
 

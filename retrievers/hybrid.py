@@ -76,6 +76,12 @@ class FusionWeights:
     rrf_k: int = 5
     # λ of the language-mean correction (vector_store.LANG_SLOTS); 1 = subtract the whole mean.
     language_centering: float = 1.0
+    # λ for Latin-only questions. multilingual-e5's pull toward the question's own language is stronger
+    # for English questions than for Chinese ones: with λ 1 the first English chunk still outranked the
+    # Chinese answer (mixed-KB tuning set en→zh hit@1 0.14; 1.5: 0.43), and English questions on the demo
+    # set, a third of which are answered by English documents, also gain (hit@1 0.53 → 0.84 at 1.5, the
+    # middle of its plateau 1.4-1.6; 2.0 starts to pull English answers down).
+    language_centering_latin: float = 1.5
     candidates: int = 40  # per side; more than k so fusion has overlap to work with
     # Language-balanced fusion (hybrid mode). BM25 can only match a question to documents in the
     # question's own language, so fusing its ranks across languages pulls a Chinese question to Chinese
@@ -288,11 +294,9 @@ class KnowledgeIndex:
 
         def vector_side(text: str) -> tuple[list[str], dict[str, float]]:
             qv = self.embedder.embed_query(text)
+            centering = w.language_centering_latin if is_latin_query(text) else w.language_centering
             # Means over what this asker may read only: no score depends on a hidden document.
-            offsets = [
-                -w.language_centering * float(qv @ (total / count)) if count else 0.0
-                for total, count in lang_sums
-            ]
+            offsets = [-centering * float(qv @ (total / count)) if count else 0.0 for total, count in lang_sums]
             hits = self.store.query(qv, groups, n + extra, offsets)
             # Orphans (an ingest that crashed before committing) are never results.
             live = [(cid, score) for cid, score, _, _ in hits if cid in records]
