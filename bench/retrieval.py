@@ -10,6 +10,9 @@ agent may read 5/7 of the rows, a partner 2/7, and one restricted audience is 1/
 * ``partitioned``: ours (retrievers.vector_store): one collection per ACL group, the asker's
   groups queried unfiltered and merged.
 * ``bm25``: the lexical side with its per-user row mask (synthetic text), for completeness.
+* ``search`` (``--search``): the whole ``KnowledgeIndex.search`` (vector + BM25 + fusion) at 100k chunks,
+  half of them Chinese, half English, with the language-balanced fusion on and off, alternating query by
+  query in the same process (the old path is ``FusionWeights(language_balanced=False)``).
 """
 
 from __future__ import annotations
@@ -123,6 +126,72 @@ def bench_size(n: int, rng: np.random.Generator) -> dict[str, Any]:
     return result
 
 
+class _FixedQueries:
+    """Query vectors drawn up front: the bench times the index, not the model (name/dim as an Embedder)."""
+
+    name = "bench"
+    dim = DIM
+
+    def __init__(self, vectors: dict[str, np.ndarray]) -> None:
+        self.vectors = vectors
+
+    def embed_query(self, text: str) -> np.ndarray:
+        return self.vectors[text]
+
+    def embed_passages(self, texts: Any) -> np.ndarray:
+        raise NotImplementedError("the search bench writes its vectors directly")
+
+
+def bench_search(n: int, rng: np.random.Generator, chunks_per_doc: int = 1000) -> dict[str, Any]:
+    """p50/p95 of KnowledgeIndex.search, language-balanced fusion vs the global RRF, same index."""
+    import dataclasses
+
+    from retrievers.hybrid import KnowledgeIndex
+
+    client = chromadb.PersistentClient(
+        tempfile.mkdtemp(prefix="kb-bench-search-"), settings=ChromaSettings(anonymized_telemetry=False)
+    )
+    store = VectorStore(client, "bench", DIM, namespace="search")
+    t0 = time.perf_counter()
+    for d in range(n // chunks_per_doc):
+        gi = d % len(GROUPS)
+        tokens = GROUPS[gi][1]
+        lang = "zh" if d % 2 else "en"
+        ids = [f"d{d}-c{i}" for i in range(chunks_per_doc)]
+        vectors = rng.standard_normal((chunks_per_doc, DIM)).astype(np.float32)
+        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+        texts = [" ".join(rng.choice(WORDS, 30)) for _ in ids]
+        metas = [{"doc_id": f"d{d}", "title": f"doc {d}", "heading": "", "lang": lang} for _ in ids]
+        store.upsert(tokens, ids, vectors, texts, metas)
+        store.put_document(f"d{d}", {
+            "doc_hash": str(d), "group": group_key(tokens), "chunk_ids": json.dumps(ids), "lang": lang,
+            "vec_sum": json.dumps([round(float(x), 6) for x in vectors.sum(axis=0)]),
+        })
+    build_s = time.perf_counter() - t0
+    texts = [" ".join(rng.choice(WORDS, 4)) + f" q{i}" for i in range(QUERIES)]
+    qv = rng.standard_normal((QUERIES, DIM)).astype(np.float32)
+    qv /= np.linalg.norm(qv, axis=1, keepdims=True)
+    print(f"  built in {build_s:.0f} s; loading the index …", flush=True)
+    index = KnowledgeIndex(store, _FixedQueries(dict(zip(texts, qv, strict=True))))  # type: ignore[arg-type]
+    balanced = index.weights
+    variants = {"global_rrf": dataclasses.replace(balanced, language_balanced=False), "balanced": balanced}
+    samples: dict[str, list[float]] = {name: [] for name in variants}
+    scope = USERS["service_agent (5/7)"]
+    for i, text in enumerate([texts[0], *texts]):  # the first one warms both paths up
+        for name, weights in variants.items():
+            index.weights = weights
+            start = time.perf_counter()
+            index.search(text, scope, K)
+            if i:
+                samples[name].append(time.perf_counter() - start)
+    index.weights = balanced
+    store.close()
+    out: dict[str, Any] = {"chunks": n, "build_s": round(build_s, 1)}
+    out.update({name: percentiles(s) for name, s in samples.items()})
+    out["p50_ratio"] = round(out["balanced"]["p50_ms"] / out["global_rrf"]["p50_ms"], 3)
+    return out
+
+
 def bench_ingest() -> dict[str, Any]:
     """Ingest of a slice of the demo corpus into a fresh index vs the raw model on the same texts."""
     from copilot.core.settings import Settings
@@ -159,7 +228,21 @@ def bench_ingest() -> dict[str, Any]:
 
 
 def main() -> None:
+    import sys
+
     rng = np.random.default_rng(7)
+    args = sys.argv[1:]
+    if "--search" in args:  # only the whole-search comparison; an optional size follows (default 100k)
+        after = args[args.index("--search") + 1 :]
+        n = int(after[0]) if after and after[0].isdigit() else SIZES[-1]
+        print(f"search bench, {n:,} chunks …", flush=True)
+        res = bench_search(n, rng)
+        print(f"  {res}")
+        path = OUT.with_name("retrieval_search.json")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(res, indent=2), encoding="utf-8")
+        print(f"wrote {path}")
+        return
     results: dict[str, Any] = {"dim": DIM, "k": K, "queries": QUERIES, "sizes": []}
     for n in SIZES:
         print(f"building {n:,} chunks …", flush=True)
