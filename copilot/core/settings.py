@@ -24,6 +24,9 @@ class Settings(BaseSettings):
 
     llm_provider: Literal["offline", "openai"] = "offline"
     openai_base_url: str | None = None
+    # With a model configured, KB search also runs the question translated into the other language
+    # (one bounded, cached model call per distinct question). Off by default: it costs a model call.
+    kb_query_translation: bool = False
     openai_api_key: SecretStr | None = None
     llm_model: str = "gpt-4o-mini"
     llm_timeout_s: float = Field(default=30.0, description="one socket read (connect, a chunk) of a model call")

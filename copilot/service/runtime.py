@@ -65,7 +65,13 @@ class Runtime:
         """The knowledge-base index (Chroma + BM25), loaded on first use."""
         from retrievers.hybrid import KnowledgeIndex
 
-        return KnowledgeIndex.open(self.settings)
+        index = KnowledgeIndex.open(self.settings)
+        if self.settings.kb_query_translation and self.settings.llm_provider != "offline":
+            from retrievers.translate import QueryTranslator
+
+            # A question in one language also searched in the other, through the gateway (bounded, cached).
+            index.translator = QueryTranslator(self.llm)
+        return index
 
     def warm_up(self) -> None:
         """Build what the first request would otherwise wait for."""
