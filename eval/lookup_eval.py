@@ -2,7 +2,8 @@
 
     python -m eval.lookup_eval [--database-url URL] [--routed] [--json FILE]
 
-Cases live in ``eval/datasets/ticket_lookup_users.yaml`` and ``record_lookup_users.yaml``; each carries
+Cases live in ``eval/datasets/ticket_lookup_users.yaml`` and ``record_lookup_users.yaml`` (gated), and in
+the blind probes ``*_lookup_paraphrase.yaml`` (report-only, same format); each carries
 the hand-written SQL whose ids are its expected answer (run here against the same demo database, so a
 reviewer can rerun it by hand). Each case is one ``Assistant.turn`` as its asker on the pinned demo day:
 naming the skill (``--routed`` off) or letting the router choose (``--routed``: a case routed to
@@ -30,6 +31,9 @@ from skills.base import PageContext, SkillRequest
 
 DATASETS = Path(__file__).parent / "datasets"
 SUITES = {"ticket_lookup": "ticket_lookup_users", "record_lookup": "record_lookup_users"}
+# Blind probes (``*_paraphrase.yaml``): requests written by a later session before it read the parser or
+# its vocabulary. Report-only: measured next to the user sets, no gate.
+PARAPHRASE = {"ticket_lookup": "ticket_lookup_paraphrase", "record_lookup": "record_lookup_paraphrase"}
 
 
 def load(suite: str) -> list[dict[str, Any]]:
@@ -74,8 +78,10 @@ def judge(session: Session, runtime: Any, skill: str, case: dict[str, Any], rout
     return row
 
 
-def run_suite(session: Session, runtime: Any, skill: str, routed: bool) -> dict[str, Any]:
-    rows = [judge(session, runtime, skill, c, routed) for c in load(SUITES[skill])]
+def run_suite(
+    session: Session, runtime: Any, skill: str, routed: bool, dataset: str | None = None
+) -> dict[str, Any]:
+    rows = [judge(session, runtime, skill, c, routed) for c in load(dataset or SUITES[skill])]
     session.rollback()
     n = len(rows) or 1
     return {
@@ -88,11 +94,13 @@ def run_suite(session: Session, runtime: Any, skill: str, routed: bool) -> dict[
     }
 
 
-def run_all(session: Session, runtime: Any, routed: bool = False) -> dict[str, Any]:
+def run_all(session: Session, runtime: Any, routed: bool = False, paraphrase: bool = False) -> dict[str, Any]:
     t0 = time.perf_counter()
     report: dict[str, Any] = {"routed": routed}
     for skill in SUITES:
         report[skill] = run_suite(session, runtime, skill, routed)
+        if paraphrase:
+            report[PARAPHRASE[skill]] = run_suite(session, runtime, skill, routed, PARAPHRASE[skill])
     report["seconds"] = round(time.perf_counter() - t0, 2)
     return report
 
@@ -112,9 +120,9 @@ def harness_suite(runtime: Any) -> dict[str, Any]:
     failures: list[dict[str, Any]] = []
     with runtime.sessions() as session:
         for routed in (False, True):
-            report = run_all(session, runtime, routed=routed)
-            for skill, name in SUITES.items():
-                part = report[skill]
+            report = run_all(session, runtime, routed=routed, paraphrase=True)
+            for skill, name in [*SUITES.items(), *PARAPHRASE.items()]:
+                part = report[skill if name == SUITES[skill] else name]
                 prefix = f"{name}.routed" if routed else name
                 metrics[f"{prefix}.cases"] = float(part["cases"])
                 metrics[f"{prefix}.exact"] = part["exact"]
@@ -134,13 +142,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--database-url", help="a database holding the demo org (default: generate one)")
     parser.add_argument("--routed", action="store_true", help="let the router pick the skill")
+    parser.add_argument("--paraphrase", action="store_true", help="also run the blind probes (*_paraphrase.yaml)")
     parser.add_argument("--json", type=Path, help="also write the report here")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         url = args.database_url or _demo_database(Path(tmp) / "demo.sqlite3")
         runtime = Runtime(Settings(database_url=url, today=DEMO_TODAY, data_dir=Path(tmp)))
         with runtime.sessions() as session:
-            report = run_all(session, runtime, routed=args.routed)
+            report = run_all(session, runtime, routed=args.routed, paraphrase=args.paraphrase)
         runtime.close()
     out = json.dumps(report, ensure_ascii=False, indent=2, default=str)
     print(out)
