@@ -81,6 +81,9 @@ class Templates(Protocol):
 
 
 class Clock(Protocol):
+    """The one source of time for a skill. A clock may also say ``pinned`` (True: a business day fixed by the
+    deployment, read at a fixed hour where the time of day matters); one without the attribute is not."""
+
     def today(self) -> dt.date: ...
 
     def now(self) -> dt.datetime: ...
