@@ -471,6 +471,9 @@ def take_asker(t: Text, lang: str) -> bool:
 
     if lang == "zh":
         t.take(re.compile(rf"{not_after}{re.escape(spec['zh'])}(?!\s*(?:{not_before}))"), on)
+        after = "|".join(["^", *(f"(?<={re.escape(w)})" for w in spec["bare_after"])])
+        markers = "|".join(re.escape(w) for w in sorted(spec["bare_markers"], key=len, reverse=True))
+        t.take(re.compile(rf"(?:{after})(?:{markers})"), on)
     else:
         t.take(re.compile(rf"(?<![A-Za-z'])i(?=(?:\s+(?:{verbs})|'m)(?![A-Za-z]))", re.I), on)
     return bool(hit)

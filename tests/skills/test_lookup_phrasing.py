@@ -49,6 +49,8 @@ def records(text: str) -> tuple[str | None, Any, list[str]]:
         ("tickets I closed last week", {"assignee": "me", "status": ["closed"],
                                         "resolved": {"from": "2026-11-09", "to": "2026-11-15"}}),
         ("帮我列一下紧急工单", {"priority": ["urgent"]}),
+        ("手上还有哪些紧急工单", {"assignee": "me", "priority": ["urgent"]}),
+        ("郑凯手上的紧急工单", {"assignee_ids": [11], "priority": ["urgent"]}),
         ("我想看紧急工单", {"priority": ["urgent"]}),
         ("can I see urgent tickets", {"priority": ["urgent"]}),
         # Receiving a ticket is its creation; "开了N天" is its age.
@@ -96,6 +98,9 @@ def test_other_tickets_leave_out_the_page_ticket() -> None:
         ("成交概率大于七成的单子", "opportunity", {"probability": {"gt": 70}}),
         ("deals with win probability under 30%", "opportunity", {"probability": {"lt": 30}}),
         ("我手上在推进的单子有哪些", "opportunity", {"owner": "me", "stage": OPEN_STAGES}),
+        # A person marker with nobody before it is the asker's own; after a name it is that person's.
+        ("帮我列一下手头还在跟进的单子", "opportunity", {"owner": "me", "stage": OPEN_STAGES}),
+        ("陈浩手上在跟的商机", "opportunity", {"owner_ids": [4], "stage": OPEN_STAGES}),
         ("上周我去拜访了哪些客户", "activity",
          {"owner": "me", "kind": ["visit"], "occurred_at": {"from": "2026-11-09", "to": "2026-11-15"}}),
         ("我上周都拜访了谁", "activity",
