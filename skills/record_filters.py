@@ -120,7 +120,6 @@ def parse(text: str, *, today: dt.date, resolver: RecordResolver, default_object
     implied: list[str] = []
 
     when = take_dates(t, today)
-    asker_en = take_asker(t, "en")  # "tickets I closed": before the verb is read as a state
     score = _take_score(t)
     probability = _take_probability(t)
     amount = take_amounts(t)
@@ -147,6 +146,7 @@ def parse(text: str, *, today: dt.date, resolver: RecordResolver, default_object
     if take_team(t):
         f["owner"] = "team"
     t.take_phrases(tb["mine"], lambda _k, _m: flag("owner", "me"))
+    asker_en = take_asker(t, "en")  # "tickets I closed": after "i own" (mine), before the verb is a state
     t.take_phrases(tb["passed"], lambda _k, _m: flag("close_date_passed", obj="opportunity"))
     t.take_phrases(tb["stalled"], lambda _k, _m: flag("stalled", obj="opportunity"))
     t.take_phrases(tb["open"], lambda _k, _m: _add(sets["stage"], v["open_stages"]))

@@ -192,7 +192,6 @@ def parse(text: str, *, today: dt.date, resolver: Resolver) -> ParsedQuery:
 
     # 1. Dates first: they contain digits that would otherwise look like codes or serials.
     when = take_dates(t, today)
-    asker_en = take_asker(t, "en")  # "tickets I closed": before the verb is read as a state
 
     # 2. The page's record, then vocabulary (earlier tables win where phrases overlap).
     t.take_phrases(voc.this_customer, lambda _k, m: _this_page(pq, sets, resolver.page_account_id, "account_ids", m))
@@ -207,6 +206,7 @@ def parse(text: str, *, today: dt.date, resolver: Resolver) -> ParsedQuery:
     if take_team(t):
         pq.filters["assignee"] = "team"
     t.take_phrases(voc.mine, lambda k, _m: _set(pq.filters, "assignee", k))
+    asker_en = take_asker(t, "en")  # "tickets I closed": after "i own" (mine), before the verb is a state
     t.take_phrases(voc.sla, lambda _k, _m: _set(pq.filters, "sla_breached", True))
     status_keys: list[str] = []
 

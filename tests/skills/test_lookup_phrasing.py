@@ -101,6 +101,9 @@ def test_other_tickets_leave_out_the_page_ticket() -> None:
         # A person marker with nobody before it is the asker's own; after a name it is that person's.
         ("帮我列一下手头还在跟进的单子", "opportunity", {"owner": "me", "stage": OPEN_STAGES}),
         ("陈浩手上在跟的商机", "opportunity", {"owner_ids": [4], "stage": OPEN_STAGES}),
+        ("which accounts do I own?", "account", {"owner": "me"}),
+        ("deals I won this year", "opportunity",
+         {"owner": "me", "stage": ["赢单"], "close_date": {"from": "2026-01-01", "to": "2026-12-31"}}),
         ("上周我去拜访了哪些客户", "activity",
          {"owner": "me", "kind": ["visit"], "occurred_at": {"from": "2026-11-09", "to": "2026-11-15"}}),
         ("我上周都拜访了谁", "activity",
