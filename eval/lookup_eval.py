@@ -78,9 +78,7 @@ def judge(session: Session, runtime: Any, skill: str, case: dict[str, Any], rout
     return row
 
 
-def run_suite(
-    session: Session, runtime: Any, skill: str, routed: bool, dataset: str | None = None
-) -> dict[str, Any]:
+def run_suite(session: Session, runtime: Any, skill: str, routed: bool, dataset: str | None = None) -> dict[str, Any]:
     rows = [judge(session, runtime, skill, c, routed) for c in load(dataset or SUITES[skill])]
     session.rollback()
     n = len(rows) or 1

@@ -166,11 +166,13 @@ def run_suite(runtime: Runtime, skills: tuple[str, ...] = SKILLS, *, include_oth
         skill_metrics = summarise(dataset, rows)
         cases.extend({k: v for k, v in r.items() if k != "_ragas"} for r in rows)
         metrics.update(skill_metrics)
-        gates.update({
-            f"{dataset}.{name}": {"min": floor}
-            for name, floor in FLOORS.items()
-            if f"{dataset}.{name}" in skill_metrics
-        })
+        gates.update(
+            {
+                f"{dataset}.{name}": {"min": floor}
+                for name, floor in FLOORS.items()
+                if f"{dataset}.{name}" in skill_metrics
+            }
+        )
         gates.update({f"{dataset}.{name}": {"max": 0} for name in ZERO})
     if include_others:
         _deterministic_skills(runtime, metrics, gates)
@@ -197,7 +199,8 @@ def _paraphrase_sets(runtime: Runtime, metrics: dict[str, float], cases: list[di
             metrics.update({k.replace(".users.", "_paraphrase."): v for k, v in part.items()})
             cases.extend(r | {"set": "paraphrase"} for r in rows)
     with pinned_day(runtime, DEMO_TODAY) as rt, rt.sessions() as session:
-        nba = _summary("nba", "precision_at_1", [judge_nba(session, rt, c) for c in load_cases("next_best_action_paraphrase")])
+        nba_rows = [judge_nba(session, rt, c) for c in load_cases("next_best_action_paraphrase")]
+        nba = _summary("nba", "precision_at_1", nba_rows)
         session.commit()
     if nba["cases"]:
         metrics["next_best_action_paraphrase.cases"] = float(nba["cases"])

@@ -409,7 +409,9 @@ def take_dates(t: Text, today: dt.date) -> When:
     t.take(re.compile(r"(?:(?P<y>\d{4})\s*年\s*)?(?<!\d)(?P<m>1[0-2]|0?[1-9])\s*月份?(?!\s*\d)(?P<name>)"), month)
     # "十月份 / 十二月": a month in Chinese numerals — not a count of months ("三个月", "近三月", "这两月").
     t.take(
-        re.compile(r"(?<![个近这过上下本每前后几两数])(?P<m>十[一二]?|[一二三四五六七八九])\s*月份?(?![\d内以之前后底初中])(?P<y>)(?P<name>)"),
+        re.compile(
+            r"(?<![个近这过上下本每前后几两数])(?P<m>十[一二]?|[一二三四五六七八九])\s*月份?(?![\d内以之前后底初中])(?P<y>)(?P<name>)"
+        ),
         month,
     )
     t.take(re.compile(rf"(?:in\s+)?(?P<name>{months.regex.pattern})(?:\s+(?P<y>\d{{4}}))?(?P<m>)", re.I), month)

@@ -44,10 +44,18 @@ def records(text: str) -> tuple[str | None, Any, list[str]]:
     ("text", "filters"),
     [
         # The asker as the subject of what was done binds like "我的"; a request about the asker does not.
-        ("我上个月解决了哪些工单", {"assignee": "me", "status": ["resolved", "closed"],
-                                   "resolved": {"from": "2026-10-01", "to": "2026-10-31"}}),
-        ("tickets I closed last week", {"assignee": "me", "status": ["closed"],
-                                        "resolved": {"from": "2026-11-09", "to": "2026-11-15"}}),
+        (
+            "我上个月解决了哪些工单",
+            {
+                "assignee": "me",
+                "status": ["resolved", "closed"],
+                "resolved": {"from": "2026-10-01", "to": "2026-10-31"},
+            },
+        ),
+        (
+            "tickets I closed last week",
+            {"assignee": "me", "status": ["closed"], "resolved": {"from": "2026-11-09", "to": "2026-11-15"}},
+        ),
         ("帮我列一下紧急工单", {"priority": ["urgent"]}),
         ("手上还有哪些紧急工单", {"assignee": "me", "priority": ["urgent"]}),
         ("郑凯手上的紧急工单", {"assignee_ids": [11], "priority": ["urgent"]}),
@@ -102,12 +110,21 @@ def test_other_tickets_leave_out_the_page_ticket() -> None:
         ("帮我列一下手头还在跟进的单子", "opportunity", {"owner": "me", "stage": OPEN_STAGES}),
         ("陈浩手上在跟的商机", "opportunity", {"owner_ids": [4], "stage": OPEN_STAGES}),
         ("which accounts do I own?", "account", {"owner": "me"}),
-        ("deals I won this year", "opportunity",
-         {"owner": "me", "stage": ["赢单"], "close_date": {"from": "2026-01-01", "to": "2026-12-31"}}),
-        ("上周我去拜访了哪些客户", "activity",
-         {"owner": "me", "kind": ["visit"], "occurred_at": {"from": "2026-11-09", "to": "2026-11-15"}}),
-        ("我上周都拜访了谁", "activity",
-         {"owner": "me", "kind": ["visit"], "occurred_at": {"from": "2026-11-09", "to": "2026-11-15"}}),
+        (
+            "deals I won this year",
+            "opportunity",
+            {"owner": "me", "stage": ["赢单"], "close_date": {"from": "2026-01-01", "to": "2026-12-31"}},
+        ),
+        (
+            "上周我去拜访了哪些客户",
+            "activity",
+            {"owner": "me", "kind": ["visit"], "occurred_at": {"from": "2026-11-09", "to": "2026-11-15"}},
+        ),
+        (
+            "我上周都拜访了谁",
+            "activity",
+            {"owner": "me", "kind": ["visit"], "occurred_at": {"from": "2026-11-09", "to": "2026-11-15"}},
+        ),
     ],
 )
 def test_record_phrasings(text: str, obj: str, filters: dict[str, Any]) -> None:

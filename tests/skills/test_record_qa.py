@@ -162,7 +162,7 @@ def test_no_page_open_a_named_customer_or_deal_is_found(skills_runtime: Runtime)
 
 
 def test_price_feedback_is_what_the_customer_said_about_price(skills_runtime: Runtime) -> None:
-    """"客户对报价有什么反馈" answers with the activities that talk about the price (the objection first among
+    """ "客户对报价有什么反馈" answers with the activities that talk about the price (the objection first among
     them), not the deal's amount, and leaves out the ones that do not."""
     from copilot.crm.models import Activity
 
