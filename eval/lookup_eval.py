@@ -103,6 +103,48 @@ def run_all(session: Session, runtime: Any, routed: bool = False, paraphrase: bo
     return report
 
 
+def paraphrase_sets(runtime: Any, metrics: dict[str, float], cases: list[dict[str, Any]]) -> None:
+    """The other skills' blind probes (``eval/datasets/*_paraphrase.yaml``: requests written before their
+    writer read the skills' code, each in the dialect of its ``*_users.yaml`` twin), report-only with the
+    lookup probes: ``<set>.*`` metrics, no gate. Each is judged by its twin's judge (imported on call; here
+    rather than in skills_eval, which instruction_checks imports)."""
+    from copilot.demo.generator import DEMO_TODAY
+    from eval import conversation_eval, instruction_checks
+    from eval.skill_cases import DATASETS as SETS
+    from eval.skill_cases import _summary, judge_nba, load_cases, pinned_day
+    from eval.skills_eval import run_case, summarise
+
+    rows = [run_case(runtime, "record_qa", c) for c in load_cases("record_qa_paraphrase")]
+    if rows:
+        metrics.update(summarise("record_qa_paraphrase", rows))
+        cases.extend({k: v for k, v in r.items() if k != "_ragas"} | {"set": "paraphrase"} for r in rows)
+    for skill in ("reply_suggestion", "marketing_copy"):
+        rows = [instruction_checks.run_case(runtime, skill, c) for c in load_cases(f"{skill}_paraphrase")]
+        if rows:
+            part = instruction_checks.summarise(skill, rows)
+            metrics.update({k.replace(".users.", "_paraphrase."): v for k, v in part.items()})
+            cases.extend(r | {"set": "paraphrase"} for r in rows)
+    with pinned_day(runtime, DEMO_TODAY) as rt, rt.sessions() as session:
+        nba_rows = [judge_nba(session, rt, c) for c in load_cases("next_best_action_paraphrase")]
+        nba = _summary("nba", "precision_at_1", nba_rows)
+        session.commit()
+    if nba["cases"]:
+        metrics["next_best_action_paraphrase.cases"] = float(nba["cases"])
+        metrics["next_best_action_paraphrase.precision_at_1"] = float(nba["precision_at_1"])
+        cases.extend(r | {"set": "next_best_action_paraphrase"} for r in nba["failures"])
+    path = SETS / "conversation_paraphrase.yaml"
+    if path.exists():
+        conv = []
+        for c in conversation_eval.load_cases(path):
+            try:
+                conv.append(conversation_eval.run_case(runtime, c))
+            except CopilotError as exc:
+                conv.append({"id": c["id"], "ok": False, "error": f"{exc.status_code}: {exc}"})
+        metrics["conversation_paraphrase.cases"] = float(len(conv))
+        metrics["conversation_paraphrase.case_accuracy"] = round(sum(1 for r in conv if r.get("ok")) / len(conv), 4)
+        cases.extend(r | {"set": "conversation_paraphrase"} for r in conv if not r.get("ok"))
+
+
 GATES = {
     "ticket_lookup_users.exact": {"min": 0.9},
     "record_lookup_users.exact": {"min": 0.9},
@@ -128,6 +170,7 @@ def harness_suite(runtime: Any) -> dict[str, Any]:
                 if routed:
                     metrics[f"{prefix}.routed_elsewhere"] = float(part["routed_elsewhere"])
                 failures.extend({"suite": prefix, **row} for row in part["failures"])
+    paraphrase_sets(runtime, metrics, failures)
     return {"metrics": metrics, "gates": GATES, "cases": failures}
 
 

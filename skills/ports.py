@@ -81,8 +81,11 @@ class Templates(Protocol):
 
 
 class Clock(Protocol):
-    """The one source of time for a skill. A clock may also say ``pinned`` (True: a business day fixed by the
-    deployment, read at a fixed hour where the time of day matters); one without the attribute is not."""
+    """The one source of time for a skill. ``pinned``: the business day is fixed by the deployment (the
+    demo's), so answers that depend on the time of day read it at a fixed hour and replay exactly."""
+
+    @property
+    def pinned(self) -> bool: ...
 
     def today(self) -> dt.date: ...
 

@@ -121,7 +121,7 @@ def resolve_now(ctx: SkillContext, today: dt.date) -> dt.datetime:
     """SLA clock, from the clock port only (never the host's): its now on its own day; a day the clock pins
     (the demo's) or any other day asked for is read at close of business, 18:00, so answers replay."""
     now = ctx.clock.now()
-    if today == now.date() and not getattr(ctx.clock, "pinned", False):
+    if today == now.date() and not ctx.clock.pinned:
         return now
     return dt.datetime.combine(today, BUSINESS_CLOSE)
 
