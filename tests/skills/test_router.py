@@ -382,6 +382,8 @@ def test_role_and_list_cues_route(router: Router, text: str, principal: Principa
         # A sales role's "单子" asked for as a list is their deals; advice on one deal is not a list.
         ("帮我列一下手头还在跟进的单子", "sales_rep", "record_lookup"),
         ("我手上在推进的单子有哪些", "sales_rep", "record_lookup"),
+        # Deals asked for by a state ("还没成交", "已经过了") are a list even when a field is named.
+        ("预计成交日期已经过了但还没成交的商机", "sales_rep", "record_lookup"),
         # A marketer naming a product or a channel wants copy (or the product's price), not a reply.
         ("CR-7 协作机器人的标价是多少", "marketer", "marketing_copy"),
         ("帮我写个月度客户通讯", "marketer", "marketing_copy"),
