@@ -2,7 +2,8 @@
 
     python -m eval.lookup_eval [--database-url URL] [--routed] [--json FILE]
 
-Cases live in ``eval/datasets/ticket_lookup_users.yaml`` and ``record_lookup_users.yaml``; each carries
+Cases live in ``eval/datasets/ticket_lookup_users.yaml`` and ``record_lookup_users.yaml`` (gated), and in
+the blind probes ``*_lookup_paraphrase.yaml`` (report-only, same format); each carries
 the hand-written SQL whose ids are its expected answer (run here against the same demo database, so a
 reviewer can rerun it by hand). Each case is one ``Assistant.turn`` as its asker on the pinned demo day:
 naming the skill (``--routed`` off) or letting the router choose (``--routed``: a case routed to
@@ -30,6 +31,9 @@ from skills.base import PageContext, SkillRequest
 
 DATASETS = Path(__file__).parent / "datasets"
 SUITES = {"ticket_lookup": "ticket_lookup_users", "record_lookup": "record_lookup_users"}
+# Blind probes (``*_paraphrase.yaml``): requests written by a later session before it read the parser or
+# its vocabulary. Report-only: measured next to the user sets, no gate.
+PARAPHRASE = {"ticket_lookup": "ticket_lookup_paraphrase", "record_lookup": "record_lookup_paraphrase"}
 
 
 def load(suite: str) -> list[dict[str, Any]]:
@@ -74,8 +78,8 @@ def judge(session: Session, runtime: Any, skill: str, case: dict[str, Any], rout
     return row
 
 
-def run_suite(session: Session, runtime: Any, skill: str, routed: bool) -> dict[str, Any]:
-    rows = [judge(session, runtime, skill, c, routed) for c in load(SUITES[skill])]
+def run_suite(session: Session, runtime: Any, skill: str, routed: bool, dataset: str | None = None) -> dict[str, Any]:
+    rows = [judge(session, runtime, skill, c, routed) for c in load(dataset or SUITES[skill])]
     session.rollback()
     n = len(rows) or 1
     return {
@@ -88,13 +92,57 @@ def run_suite(session: Session, runtime: Any, skill: str, routed: bool) -> dict[
     }
 
 
-def run_all(session: Session, runtime: Any, routed: bool = False) -> dict[str, Any]:
+def run_all(session: Session, runtime: Any, routed: bool = False, paraphrase: bool = False) -> dict[str, Any]:
     t0 = time.perf_counter()
     report: dict[str, Any] = {"routed": routed}
     for skill in SUITES:
         report[skill] = run_suite(session, runtime, skill, routed)
+        if paraphrase:
+            report[PARAPHRASE[skill]] = run_suite(session, runtime, skill, routed, PARAPHRASE[skill])
     report["seconds"] = round(time.perf_counter() - t0, 2)
     return report
+
+
+def paraphrase_sets(runtime: Any, metrics: dict[str, float], cases: list[dict[str, Any]]) -> None:
+    """The other skills' blind probes (``eval/datasets/*_paraphrase.yaml``: requests written before their
+    writer read the skills' code, each in the dialect of its ``*_users.yaml`` twin), report-only with the
+    lookup probes: ``<set>.*`` metrics, no gate. Each is judged by its twin's judge (imported on call; here
+    rather than in skills_eval, which instruction_checks imports)."""
+    from copilot.demo.generator import DEMO_TODAY
+    from eval import conversation_eval, instruction_checks
+    from eval.skill_cases import DATASETS as SETS
+    from eval.skill_cases import _summary, judge_nba, load_cases, pinned_day
+    from eval.skills_eval import run_case, summarise
+
+    rows = [run_case(runtime, "record_qa", c) for c in load_cases("record_qa_paraphrase")]
+    if rows:
+        metrics.update(summarise("record_qa_paraphrase", rows))
+        cases.extend({k: v for k, v in r.items() if k != "_ragas"} | {"set": "paraphrase"} for r in rows)
+    for skill in ("reply_suggestion", "marketing_copy"):
+        rows = [instruction_checks.run_case(runtime, skill, c) for c in load_cases(f"{skill}_paraphrase")]
+        if rows:
+            part = instruction_checks.summarise(skill, rows)
+            metrics.update({k.replace(".users.", "_paraphrase."): v for k, v in part.items()})
+            cases.extend(r | {"set": "paraphrase"} for r in rows)
+    with pinned_day(runtime, DEMO_TODAY) as rt, rt.sessions() as session:
+        nba_rows = [judge_nba(session, rt, c) for c in load_cases("next_best_action_paraphrase")]
+        nba = _summary("nba", "precision_at_1", nba_rows)
+        session.commit()
+    if nba["cases"]:
+        metrics["next_best_action_paraphrase.cases"] = float(nba["cases"])
+        metrics["next_best_action_paraphrase.precision_at_1"] = float(nba["precision_at_1"])
+        cases.extend(r | {"set": "next_best_action_paraphrase"} for r in nba["failures"])
+    path = SETS / "conversation_paraphrase.yaml"
+    if path.exists():
+        conv = []
+        for c in conversation_eval.load_cases(path):
+            try:
+                conv.append(conversation_eval.run_case(runtime, c))
+            except CopilotError as exc:
+                conv.append({"id": c["id"], "ok": False, "error": f"{exc.status_code}: {exc}"})
+        metrics["conversation_paraphrase.cases"] = float(len(conv))
+        metrics["conversation_paraphrase.case_accuracy"] = round(sum(1 for r in conv if r.get("ok")) / len(conv), 4)
+        cases.extend(r | {"set": "conversation_paraphrase"} for r in conv if not r.get("ok"))
 
 
 GATES = {
@@ -112,9 +160,9 @@ def harness_suite(runtime: Any) -> dict[str, Any]:
     failures: list[dict[str, Any]] = []
     with runtime.sessions() as session:
         for routed in (False, True):
-            report = run_all(session, runtime, routed=routed)
-            for skill, name in SUITES.items():
-                part = report[skill]
+            report = run_all(session, runtime, routed=routed, paraphrase=True)
+            for skill, name in [*SUITES.items(), *PARAPHRASE.items()]:
+                part = report[skill if name == SUITES[skill] else name]
                 prefix = f"{name}.routed" if routed else name
                 metrics[f"{prefix}.cases"] = float(part["cases"])
                 metrics[f"{prefix}.exact"] = part["exact"]
@@ -122,6 +170,7 @@ def harness_suite(runtime: Any) -> dict[str, Any]:
                 if routed:
                     metrics[f"{prefix}.routed_elsewhere"] = float(part["routed_elsewhere"])
                 failures.extend({"suite": prefix, **row} for row in part["failures"])
+    paraphrase_sets(runtime, metrics, failures)
     return {"metrics": metrics, "gates": GATES, "cases": failures}
 
 
@@ -134,13 +183,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--database-url", help="a database holding the demo org (default: generate one)")
     parser.add_argument("--routed", action="store_true", help="let the router pick the skill")
+    parser.add_argument("--paraphrase", action="store_true", help="also run the blind probes (*_paraphrase.yaml)")
     parser.add_argument("--json", type=Path, help="also write the report here")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         url = args.database_url or _demo_database(Path(tmp) / "demo.sqlite3")
         runtime = Runtime(Settings(database_url=url, today=DEMO_TODAY, data_dir=Path(tmp)))
         with runtime.sessions() as session:
-            report = run_all(session, runtime, routed=args.routed)
+            report = run_all(session, runtime, routed=args.routed, paraphrase=args.paraphrase)
         runtime.close()
     out = json.dumps(report, ensure_ascii=False, indent=2, default=str)
     print(out)

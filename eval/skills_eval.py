@@ -166,11 +166,13 @@ def run_suite(runtime: Runtime, skills: tuple[str, ...] = SKILLS, *, include_oth
         skill_metrics = summarise(dataset, rows)
         cases.extend({k: v for k, v in r.items() if k != "_ragas"} for r in rows)
         metrics.update(skill_metrics)
-        gates.update({
-            f"{dataset}.{name}": {"min": floor}
-            for name, floor in FLOORS.items()
-            if f"{dataset}.{name}" in skill_metrics
-        })
+        gates.update(
+            {
+                f"{dataset}.{name}": {"min": floor}
+                for name, floor in FLOORS.items()
+                if f"{dataset}.{name}" in skill_metrics
+            }
+        )
         gates.update({f"{dataset}.{name}": {"max": 0} for name in ZERO})
     if include_others:
         _deterministic_skills(runtime, metrics, gates)

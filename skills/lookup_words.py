@@ -399,7 +399,7 @@ def take_dates(t: Text, today: dt.date) -> When:
     )
 
     def month(m: re.Match[str]) -> bool:
-        n = int(m.group("m")) if m.group("m") else int(months.lookup(m.group("name")))
+        n = int(to_number(m.group("m")) or 0) if m.group("m") else int(months.lookup(m.group("name")))
         year = int(m.group("y")) if m.group("y") else today.year
         if not 1 <= n <= 12 or not dt.MINYEAR <= year <= dt.MAXYEAR:
             return False
@@ -407,6 +407,13 @@ def take_dates(t: Text, today: dt.date) -> When:
 
     months = Table({int(k): v for k, v in c["months"].items()})
     t.take(re.compile(r"(?:(?P<y>\d{4})\s*年\s*)?(?<!\d)(?P<m>1[0-2]|0?[1-9])\s*月份?(?!\s*\d)(?P<name>)"), month)
+    # "十月份 / 十二月": a month in Chinese numerals — not a count of months ("三个月", "近三月", "这两月").
+    t.take(
+        re.compile(
+            r"(?<![个近这过上下本每前后几两数])(?P<m>十[一二]?|[一二三四五六七八九])\s*月份?(?![\d内以之前后底初中])(?P<y>)(?P<name>)"
+        ),
+        month,
+    )
     t.take(re.compile(rf"(?:in\s+)?(?P<name>{months.regex.pattern})(?:\s+(?P<y>\d{{4}}))?(?P<m>)", re.I), month)
 
     rel = Table(c["relative_dates"])
@@ -448,6 +455,30 @@ def ago(now: dt.datetime, days: int) -> dt.datetime:
 
 
 # --- amounts ------------------------------------------------------------------------------------------
+
+
+def take_asker(t: Text, lang: str) -> bool:
+    """A bare "我" (``lang="zh"``, once the other words are read) or English "I" before a verb of doing
+    (``lang="en"``, read first: the verb must still be there to see): the asker is the subject ("我上个月解决了
+    哪些", "tickets I closed") — it binds like "mine" instead of being dropped as filler."""
+    spec = common()["asker_subject"]
+    not_before = "|".join(re.escape(w) for w in sorted(spec["not_before"], key=len, reverse=True))
+    not_after = "".join(f"(?<!{re.escape(w)})" for w in spec["not_after"])
+    verbs = "|".join(re.escape(w) for w in sorted(spec["en_verbs"], key=len, reverse=True))
+    hit: list[bool] = []
+
+    def on(m: re.Match[str]) -> bool:
+        hit.append(True)
+        return True
+
+    if lang == "zh":
+        t.take(re.compile(rf"{not_after}{re.escape(spec['zh'])}(?!\s*(?:{not_before}))"), on)
+        after = "|".join(["^", *(f"(?<={re.escape(w)})" for w in spec["bare_after"])])
+        markers = "|".join(re.escape(w) for w in sorted(spec["bare_markers"], key=len, reverse=True))
+        t.take(re.compile(rf"(?:{after})(?:{markers})"), on)
+    else:
+        t.take(re.compile(rf"(?<![A-Za-z'])i(?=(?:\s+(?:{verbs})|'m)(?![A-Za-z]))", re.I), on)
+    return bool(hit)
 
 
 def take_team(t: Text) -> bool:

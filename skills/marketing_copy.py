@@ -95,7 +95,9 @@ OUTPUT_SCHEMA: dict[str, Any] = {
     "required": ["variants"],
 }
 _PRICE = re.compile(
-    r"价格|多少钱|报价|售价|目录价|定价|\bprice\b|\bpricing\b|\bcost\b|how much|\bprices\b", re.IGNORECASE
+    r"价格|价钱|价位|多少钱|报价|售价|标价|目录价|定价|卖多少|"
+    r"\bprice\b|\bpricing\b|\bcost\b|how much|\bprices\b|list price",
+    re.IGNORECASE,
 )
 _WRITE = re.compile(r"写|文案|草拟|起草|生成|\bwrite\b|\bdraft\b|\bcopy\b|\bcompose\b|\bcreate\b", re.IGNORECASE)
 _INVITE = re.compile(r"邀请|报名|预告|提醒|即将|invit|regist|remind|upcoming|save the date|sign up", re.IGNORECASE)
@@ -238,6 +240,15 @@ SMS_CLOSINGS = {
     ("en", "on"): ["", ", hope to see you", ", see you there"],
     ("en", "over"): ["", ", thank you", ", ask us for more"],
 }
+# Closing words for a later SMS variant with no event (an invitation to ask; never a new fact).
+SMS_PLAIN_CLOSINGS = {
+    "zh": ["，欢迎咨询", "，欢迎预约演示", "，详情请回复咨询"],
+    "en": [", ask us for details", ", book a demo", ", reply to learn more"],
+}
+POSTER_FORMS = {
+    "zh": ["认识{n}", "{n}，为{a}而来", "选择{n}"],
+    "en": ["Meet the {n}", "The {n}, built for {a}", "Why the {n}"],
+}
 OPENERS = {
     "zh": {
         None: ["{a}您好！", "致{a}：", "各位{a}："],
@@ -316,11 +327,25 @@ def _draft(channel: str, i: int, v: dict[str, Any], picked: list[Claim], zh: boo
             if char_count(f"{longer}，{tail}") > v["sms_limit"]:
                 break
             core = longer
-        return {"body": fit_sms(core.replace("。：", "：").rstrip("：: "), tail, v["sms_limit"])}
+        core = core.replace("。：", "：").rstrip("：: ")
+        if i and not event:
+            # Few facts make the variants the same sentence: a later variant ends on its own closing words
+            # (an invitation to ask, no new fact), dropping its last clause when that is what makes room.
+            closing = SMS_PLAIN_CLOSINGS["zh" if zh else "en"][(i - 1) % len(SMS_PLAIN_CLOSINGS["zh"])]
+            sep = "，" if zh else ", "
+            clauses = core.split(sep)
+            while len(clauses) > 1 and char_count(f"{sep.join(clauses)}{closing}{sep}{tail}") > v["sms_limit"]:
+                clauses.pop()
+            if char_count(f"{sep.join(clauses)}{closing}{sep}{tail}") <= v["sms_limit"]:
+                core = sep.join(clauses) + closing
+        return {"body": fit_sms(core, tail, v["sms_limit"])}
     if channel == "poster":
-        headlines = [f"{name}", f"{name} · {head}" if head else name, f"{head}｜{name}" if head and zh else name]
+        # Headline forms, wording only: the variant's own claim first, then forms that need none, so that
+        # three headlines asked for are three different ones even when the product has one fact.
+        forms = [f"{name} · {head}", f"{head}｜{name}" if zh else f"{head} | {name}"] if head else [name]
+        forms += [f.format(n=name, a=audience) for f in POSTER_FORMS["zh" if zh else "en"]]
         return {
-            "headline": headlines[i % len(headlines)] if i else (f"{name} · {head}" if head else name),
+            "headline": forms[i % len(forms)],
             "sub": (event + ("；" if zh else "; ") if event else "") + (claim_txt or name),
             "cta": ("立即报名" if camp and state != "over" else "预约演示")
             if zh
@@ -702,7 +727,9 @@ def run(request: SkillRequest, ctx: SkillContext) -> SkillResult:
             else (f"The {product_name} material is only in Chinese" if other_language else "No product sheet found")
             + ": the copy quotes no product claims."
         )
-    if state == "over" and _INVITE.search(request.message):
+    if state == "over":
+        # Whatever was asked (an invitation, a "宣传", a post), an event that is over is not promoted as
+        # coming: say so, so the marketer is not surprised by a recap.
         notes.append(
             f"{campaign['name']}已于 {campaign['end_date']} 结束（今天是 {today.isoformat()}），"
             "文案没有写成邀请或预告，改为活动回顾和后续咨询。"

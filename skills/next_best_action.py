@@ -94,13 +94,20 @@ def _select_scope(
     if object_type == "opportunity":
         opp = records.get("opportunity", object_id)  # 404 when invisible
         return [opp], {opp.account_id}, object_type
-    if object_type == "account":
-        account = records.get("account", object_id)
-        deals = records.list(
-            "opportunity", Opportunity.account_id == account.id, _deal_stage_clause(cfg, today), order_by=Opportunity.id
-        )
-        return deals, {account.id}, object_type
-    raise BadRequest(f"next_best_action works on an opportunity or an account page, not on {object_type!r}")
+    if object_type != "account":
+        # A ticket, device, contact or contract page: the next step is about that record's customer (the
+        # answer is the account's, as on its own page). A page with no customer behind it (a product, a
+        # campaign) is no deal at all: the asker's own pipeline, as with no page open.
+        record = records.get(object_type, object_id)  # 404 when invisible
+        account_id = getattr(record, "account_id", None)
+        if account_id is None:
+            return _select_scope(None, ctx, cfg, today, "mine")
+        object_type, object_id = "account", int(account_id)
+    account = records.get("account", object_id)
+    deals = records.list(
+        "opportunity", Opportunity.account_id == account.id, _deal_stage_clause(cfg, today), order_by=Opportunity.id
+    )
+    return deals, {account.id}, "account"
 
 
 def _ticket_products(ctx: SkillContext, rs: RecordSet) -> None:
@@ -190,6 +197,8 @@ def run(
     limit = max(1, min(int(request.input.get("limit") or DEFAULT_LIMIT), MAX_LIMIT))
 
     deals, account_ids, page_type = _select_scope(context, ctx, cfg, today, scope)
+    if page_type is None:
+        scope = "mine"  # a page with no customer behind it (a product): the asker's pipeline, said as such
     rs = load_records(ctx.records, cfg, today, deals, account_ids)
     _ticket_products(ctx, rs)
     signals = evaluate(rs, cfg)

@@ -81,6 +81,12 @@ class Templates(Protocol):
 
 
 class Clock(Protocol):
+    """The one source of time for a skill. ``pinned``: the business day is fixed by the deployment (the
+    demo's), so answers that depend on the time of day read it at a fixed hour and replay exactly."""
+
+    @property
+    def pinned(self) -> bool: ...
+
     def today(self) -> dt.date: ...
 
     def now(self) -> dt.datetime: ...

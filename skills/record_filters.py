@@ -23,6 +23,7 @@ Canonical filters (present only when understood):
     lead_source     lead sources (展会, 线上研讨会, …)
     deal_status     account deal statuses (未成交, 已成交, 多次成交)
     score           {"gt"|"ge"|"lt"|"le": N}
+    probability     {"gt"|"ge"|"lt"|"le": N} (percent, opportunities)
     decision_role   contact roles
     public_pool     true
     opportunity_ids the page's deal
@@ -49,6 +50,7 @@ from skills.lookup_words import (
     merge,
     resolve_leftovers,
     take_amounts,
+    take_asker,
     take_attributes,
     take_dates,
     take_team,
@@ -119,6 +121,7 @@ def parse(text: str, *, today: dt.date, resolver: RecordResolver, default_object
 
     when = take_dates(t, today)
     score = _take_score(t)
+    probability = _take_probability(t)
     amount = take_amounts(t)
     rank = _take_rank(t, tb)
     if rank:
@@ -143,6 +146,7 @@ def parse(text: str, *, today: dt.date, resolver: RecordResolver, default_object
     if take_team(t):
         f["owner"] = "team"
     t.take_phrases(tb["mine"], lambda _k, _m: flag("owner", "me"))
+    asker_en = take_asker(t, "en")  # "tickets I closed": after "i own" (mine), before the verb is a state
     t.take_phrases(tb["passed"], lambda _k, _m: flag("close_date_passed", obj="opportunity"))
     t.take_phrases(tb["stalled"], lambda _k, _m: flag("stalled", obj="opportunity"))
     t.take_phrases(tb["open"], lambda _k, _m: _add(sets["stage"], v["open_stages"]))
@@ -188,6 +192,8 @@ def parse(text: str, *, today: dt.date, resolver: RecordResolver, default_object
     created_marker = _has_free(t, tb["created"])
     found = Found()
     take_attributes(t, found)
+    if (take_asker(t, "zh") or asker_en) and "owner" not in f:
+        f["owner"] = "me"  # "我上周都拜访了谁": the asker did it
     t.take(tb["amount_words"].regex, lambda m: True)
     t.take(tb["stop"].regex, lambda m: True)
     t.take(tb["created"].regex, lambda m: True)
@@ -237,6 +243,10 @@ def parse(text: str, *, today: dt.date, resolver: RecordResolver, default_object
         f["amount"] = amount
     if score:
         f["score"] = score
+    if probability:
+        f["probability"] = probability
+        if rq.object_type in (None, "account"):
+            rq.object_type = "opportunity"  # a win probability is a deal's
     if when.periods:
         default = v["date_default"].get(rq.object_type or "", "created_at")
         field_name = "created_at" if created_marker and not close_marker and not f.get("closing") else default
@@ -308,6 +318,36 @@ def _take_rank(t: Text, tb: dict[str, Table]) -> dict[str, Any]:
 
 
 _SCORE_OPS = {"以上": "ge", "及以上": "ge", "或以上": "ge", "以下": "le", "及以下": "le"}
+_PERCENT = r"(?P<n>\d{1,3}|[一二三四五六七八九十]{1,2}(?=\s*成))\s*(?P<pct>%|％|成|percent)?"
+
+
+def _take_probability(t: Text) -> dict[str, int]:
+    """ "赢率50%以上 / 成交概率大于七成 / win probability over 60%" → {"ge": 50} (percent). "七成" is 70."""
+    words = "|".join(re.escape(x) for x in sorted(vocab("record_lookup")["probability_words"], key=len, reverse=True))
+    c = common()
+    gt = "|".join(re.escape(x) for x in sorted(c["amount_gt"], key=len, reverse=True))
+    lt = "|".join(re.escape(x) for x in sorted(c["amount_lt"], key=len, reverse=True))
+    out: dict[str, int] = {}
+
+    def put(op: str | None) -> Any:
+        def on(m: re.Match[str]) -> bool:
+            n = to_number(m.group("n"))
+            if n is None:
+                return False
+            value = int(n) * (10 if m.group("pct") == "成" else 1)
+            if not 0 <= value <= 100:
+                return False
+            out[op or _SCORE_OPS.get(m.group("suf"), "ge")] = value
+            return True
+
+        return on
+
+    sep = r"\s*(?:is\s+|在|为|达到)?\s*"
+    t.take(re.compile(rf"(?:{words}){sep}(?:{gt})\s*{_PERCENT}", re.I), put("gt"))
+    t.take(re.compile(rf"(?:{words}){sep}(?:{lt})\s*{_PERCENT}", re.I), put("lt"))
+    t.take(re.compile(rf"(?:{words}){sep}{_PERCENT}\s*(?P<suf>及以上|或以上|以上|及以下|以下)", re.I), put(None))
+    t.take(re.compile(rf"(?:{words}){sep}{_PERCENT}\s*\+", re.I), put("ge"))
+    return out
 
 
 def _take_score(t: Text) -> dict[str, int]:

@@ -154,6 +154,7 @@ def where_clauses(
         "amount",
         "product_codes",
         "close_date",
+        "probability",
     }
     if has & opp_only and object_type != "opportunity":
         return None
@@ -174,6 +175,8 @@ def where_clauses(
             out.append(Opportunity.competitor.in_(f["competitor"]))
         if "amount" in f:
             out += _compare(Opportunity.amount, f["amount"])
+        if "probability" in f:
+            out += _compare(Opportunity.probability, f["probability"], int)
         if "product_codes" in f:
             out.append(Opportunity.product_id.in_(records.visible_ids("product", Product.code.in_(f["product_codes"]))))
         if "close_date" in f:
@@ -433,7 +436,7 @@ def describe(rq: RecordQuery, locale: str) -> dict[str, str]:
             ("有" if zh else "any") if f["competitor"] is True else sep.join(f["competitor"])
         )
     ops = {"gt": ">", "ge": "≥", "lt": "<", "le": "≤"}
-    for key, zl, el in (("amount", "金额", "amount"), ("score", "评分", "score")):
+    for key, zl, el in (("amount", "金额", "amount"), ("score", "评分", "score"), ("probability", "赢率%", "win %")):
         if key in f:
             out[zl if zh else el] = " ".join(f"{ops[o]}{val}" for o, val in f[key].items())
     for key, zl, el in (

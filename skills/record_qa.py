@@ -127,6 +127,14 @@ def _derived(name: str, bundle: RecordBundle, retriever: RecordRetriever, locale
     return lines
 
 
+def _said(fact: Fact) -> str:
+    """What an activity says (subject and body), lower-cased; other records say nothing."""
+    if fact.meta.get("object_type") != "activity":
+        return ""
+    fields = fact.meta.get("fields") or {}
+    return f"{fact.title} {fact.text} {fields.get('subject', '')} {fields.get('body', '')}".lower()
+
+
 def _unpaid(fact: Fact) -> bool:
     """A receivable with money still owed. Needs both amounts visible; a hidden amount with no paid
     date still counts as unpaid (the asker sees the instalment, not how much)."""
@@ -225,6 +233,10 @@ def collect(
         candidates = [bundle.main] if bundle.object_type in spec["fields"] else bundle.facts
         if "competitor_mentions" in spec.get("derived", []) and bundle.object_type == "opportunity":
             lines.extend(_competitor_lines(bundle, locale))
+        if spec.get("text_any"):
+            # A topic about what was said (price feedback): only the records that talk about it.
+            words = [str(w).lower() for w in spec["text_any"]]
+            candidates = [f for f in candidates if any(w in _said(f) for w in words)]
         if spec.get("only_unpaid"):
             candidates = [f for f in bundle.facts if _unpaid(f)]
             total = _outstanding_total(candidates, on, locale)

@@ -21,6 +21,8 @@ Canonical filters (a key is present only when understood):
     device_ids      the page's device
     device_serials, product_codes, product_lines, numbers (ticket numbers)   sorted
     assignee        "me" (the asker) | "team" (the asker and their reports) | "unassigned"
+    account_owner   "me": tickets of the customers the asker owns (a rep's "我的客户")
+    exclude_ids     the page's ticket, when the words ask for the *other* tickets ("同一个客户的其他工单")
     assignee_ids    sorted ids of colleagues named ("郑凯的工单")
     created, resolved, sla_due   {"from": "YYYY-MM-DD", "to": "YYYY-MM-DD"}  inclusive; either end may be absent
     older_than_days N: created more than N days before now ("超过一周", "older than 3 days")
@@ -39,6 +41,9 @@ Decisions, so that users and the eval agree:
   word ("今天SLA到期") it is the SLA due time of open tickets.
 * "我的 / 我名下 / mine / assigned to me" bind to the asker (assignee); "me" alone ("show me") does not.
 * A product that is never installed as a device (the SaaS platform) has tickets without a device.
+* A bare "我" as the subject ("我上个月解决了哪些") binds to the asker like "我的"; "帮我 / 我想看" do not.
+* "新建 / 新开" with no period or age beside it is the state new ("新建的工单"); with one ("今天新建的") it is
+  the creation date.
 """
 
 from __future__ import annotations
@@ -60,6 +65,7 @@ from skills.lookup_words import (
     merge,
     phrase_regex,
     resolve_leftovers,
+    take_asker,
     take_attributes,
     take_dates,
     take_team,
@@ -119,6 +125,9 @@ class _Vocab:
     channels: Table
     sla: Table
     mine: Table
+    my_accounts: Table
+    others: Table
+    status_without_period: Table
     unassigned: Table
     this_customer: Table
     this_device: Table
@@ -153,6 +162,9 @@ def _vocab() -> _Vocab:
         channels=Table(v["channels"]),
         sla=Table({True: v["sla_breached"]}),
         mine=Table({"me": c["mine"]}),
+        my_accounts=Table({"me": v["my_accounts"]}),
+        others=Table({True: v["others"]}),
+        status_without_period=Table(v["status_without_period"]),
         unassigned=Table({"unassigned": v["assignee_unassigned"]}),
         this_customer=Table({True: v["this_customer"]}),
         this_device=Table({True: v["this_device"]}),
@@ -187,9 +199,14 @@ def parse(text: str, *, today: dt.date, resolver: Resolver) -> ParsedQuery:
     t.take_phrases(voc.this_device, lambda _k, m: _this_page(pq, sets, resolver.page_device_id, "device_ids", m))
     t.take_phrases(voc.priority, lambda k, _m: add("priority", voc.priority_values[k]))
     t.take_phrases(voc.unassigned, lambda k, _m: _set(pq.filters, "assignee", k))
+    t.take_phrases(voc.my_accounts, lambda k, _m: _set(pq.filters, "account_owner", k))
+    page_ticket = getattr(resolver, "page_ticket_id", None)  # optional: only a ticket page has one
+    if page_ticket is not None:
+        t.take_phrases(voc.others, lambda _k, _m: _set(pq.filters, "exclude_ids", [page_ticket]))
     if take_team(t):
         pq.filters["assignee"] = "team"
     t.take_phrases(voc.mine, lambda k, _m: _set(pq.filters, "assignee", k))
+    asker_en = take_asker(t, "en")  # "tickets I closed": after "i own" (mine), before the verb is a state
     t.take_phrases(voc.sla, lambda _k, _m: _set(pq.filters, "sla_breached", True))
     status_keys: list[str] = []
 
@@ -233,6 +250,8 @@ def parse(text: str, *, today: dt.date, resolver: Resolver) -> ParsedQuery:
     date_field, marker, marker_words = _date_field(t, voc, sets["status"])
     found = Found()
     take_attributes(t, found)
+    if (take_asker(t, "zh") or asker_en) and "assignee" not in pq.filters:
+        pq.filters["assignee"] = "me"
     t.take(voc.stop.regex, lambda m: True)
     for table in voc.markers.values():
         t.take(table.regex, lambda m: True)
@@ -279,6 +298,15 @@ def parse(text: str, *, today: dt.date, resolver: Resolver) -> ParsedQuery:
     if not when.periods and marker == "resolved" and "status" not in pq.filters:
         # "修好的工单": a resolution word with no period is the state, never dropped.
         pq.filters["status"] = [s for s in TICKET_STATUSES if s in voc.status_values["done"]]
+    elif (
+        not when.periods
+        and when.older_than_days is None
+        and marker == "created"
+        and voc.status_without_period.lookup(marker_words) is not None
+        and "status" not in pq.filters
+    ):
+        # "新建的工单 / 状态是新建": no day to bind the creation word to, so it names the state.
+        pq.filters["status"] = [voc.status_without_period.lookup(marker_words)]
     elif not when.periods and marker == "sla_due":
         pq.not_understood.append(marker_words)  # "到期" with no day: which day is not said
     return pq

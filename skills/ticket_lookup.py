@@ -61,9 +61,16 @@ PRIORITY_RANK = {"urgent": 0, "high": 1, "medium": 2, "low": 3}
 class DbResolver(RecordNames):
     """Names → ids among what the asker may read, plus the ticket-only tokens (numbers, serials, codes)."""
 
-    def __init__(self, records: Records, page_account_id: int | None, page_device_id: int | None = None) -> None:
+    def __init__(
+        self,
+        records: Records,
+        page_account_id: int | None,
+        page_device_id: int | None = None,
+        page_ticket_id: int | None = None,
+    ) -> None:
         super().__init__(records)
         self.page_account_id, self.page_device_id = page_account_id, page_device_id
+        self.page_ticket_id = page_ticket_id
         self._codes: list[str] | None = None
 
     def product_codes(self) -> list[str]:
@@ -111,9 +118,11 @@ def page_account_id(records: Records, request: SkillRequest) -> int | None:
 
 
 def resolve_now(ctx: SkillContext, today: dt.date) -> dt.datetime:
-    """SLA clock. A pinned business day (the demo's) is read at its close of business, 18:00."""
-    if today == ctx.clock.now().date() and today == dt.date.today():
-        return ctx.clock.now()
+    """SLA clock, from the clock port only (never the host's): its now on its own day; a day the clock pins
+    (the demo's) or any other day asked for is read at close of business, 18:00, so answers replay."""
+    now = ctx.clock.now()
+    if today == now.date() and not ctx.clock.pinned:
+        return now
     return dt.datetime.combine(today, BUSINESS_CLOSE)
 
 
@@ -176,6 +185,10 @@ def where_clauses(filters: dict[str, Any], records: Records, now: dt.datetime) -
         clauses.append(Ticket.assignee_id.in_(sorted(principal.chain_ids)))
     elif filters.get("assignee") == "unassigned":
         clauses.append(Ticket.assignee_id.is_(None))
+    if filters.get("account_owner") == "me":
+        clauses.append(Ticket.account_id.in_(records.visible_ids("account", Account.owner_id == principal.user_id)))
+    if "exclude_ids" in filters:
+        clauses.append(Ticket.id.not_in(filters["exclude_ids"]))
     if "created" in filters:
         clauses += _span(Ticket.created_at, filters["created"])
     if "resolved" in filters:
@@ -228,7 +241,8 @@ def run(
     query = query_text(str(request.input.get("query") or request.message or ""), ctx.settings.max_query_chars)
 
     with ctx.timed("parse"):
-        resolver = DbResolver(records, *page_records(records, request))
+        page_ticket = request.context.object_id if request.context and request.context.object_type == "ticket" else None
+        resolver = DbResolver(records, *page_records(records, request), page_ticket_id=page_ticket)
         pq = parse(query, today=today, resolver=resolver)
     team_of_someone_else(pq.filters, pq.not_understood, records.principal.user_id, locale, key="assignee")
     proposal = None
@@ -409,4 +423,8 @@ def describe_filters(pq: ParsedQuery, locale: str) -> dict[str, str]:
         out["SLA"] = "已超时" if zh else "breached"
     if f.get("no_device"):
         out["设备" if zh else "device"] = "无" if zh else "none"
+    if f.get("account_owner") == "me":
+        out["客户负责人" if zh else "account owner"] = "我" if zh else "me"
+    if "exclude_ids" in f:
+        out["不含" if zh else "excluding"] = "当前页面工单" if zh else "this page's ticket"
     return out

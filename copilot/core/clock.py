@@ -28,6 +28,12 @@ class BusinessClock:
     def __init__(self, settings: Settings | None = None) -> None:
         self._settings = settings
 
+    @property
+    def pinned(self) -> bool:
+        """Whether the deployment pins its business date (the demo): its answers must replay exactly, so
+        time-of-day questions (an SLA "now") read the pinned day at a fixed hour, not the wall clock's."""
+        return isinstance(getattr(self._settings, "today", None), dt.date)
+
     def today(self) -> dt.date:
         return today(self._settings)
 

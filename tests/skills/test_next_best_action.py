@@ -312,3 +312,23 @@ def test_scope_follows_the_question_when_not_given(session: Session, demo_runtim
     pipeline = run(SkillRequest(message="我手上哪些商机最需要跟进", context=page), ctx, today=TODAY)
     assert on_page.data["scope"] == "record" and pipeline.data["scope"] == "mine"
     assert pipeline.data["answer_vars"]["deals_considered"] > 1
+
+
+def test_on_a_ticket_page_the_next_step_is_for_the_tickets_customer(session: Session, demo_runtime: Runtime) -> None:
+    """Asked on a ticket (86, 华东重工's urgent ticket) the answer is the customer's, as on its account page —
+    not a 400 telling the rep to open another page."""
+    ctx = demo_runtime.assistant.context(session, load_principal(session, "rep_east_1"), locale="zh")  # type: ignore[arg-type]
+    page = PageContext(object_type="ticket", object_id=86)
+    on_ticket = run(SkillRequest(message="下一步", context=page), ctx, today=TODAY)
+    on_account, _ = ask(session, demo_runtime, "rep_east_1", account=1)
+    assert on_ticket.actions and [a.kind for a in on_ticket.actions] == [a.kind for a in on_account.actions]
+    assert on_ticket.data["answer_vars"]["page_type"] == "account"
+    assert on_ticket.data["answer_vars"]["subject"] == "华东重工机械股份有限公司"
+
+
+def test_on_a_page_with_no_customer_it_is_the_askers_pipeline(session: Session, demo_runtime: Runtime) -> None:
+    ctx = demo_runtime.assistant.context(session, load_principal(session, "rep_east_1"), locale="zh")  # type: ignore[arg-type]
+    page = PageContext(object_type="product", object_id=1)
+    on_product = run(SkillRequest(message="下一步", context=page), ctx, today=TODAY)
+    mine, _ = ask(session, demo_runtime, "rep_east_1", scope="mine")
+    assert on_product.actions and [a.kind for a in on_product.actions] == [a.kind for a in mine.actions]

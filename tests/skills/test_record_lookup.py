@@ -103,7 +103,8 @@ def parsed(text: str, page: int | None = None) -> tuple[str | None, dict[str, An
             "opportunity",
             {"stage": ["赢单"], "close_date": {"from": "2026-01-01", "to": "2026-12-31"}},
         ),
-        ("我输掉的单子", "opportunity", {"stage": ["输单"]}),
+        # "我" is the subject of losing them: my deals, not everyone's (it used to be dropped as filler).
+        ("我输掉的单子", "opportunity", {"owner": "me", "stage": ["输单"]}),
         (
             "WeCom messages this week",
             "activity",

@@ -159,3 +159,29 @@ def test_no_page_open_a_named_customer_or_deal_is_found(skills_runtime: Runtime)
     # Nothing named: asked back, not guessed.
     vague = ask(skills_runtime, "rep_east_1", "record_qa", "医院的回款怎么样")
     assert "record" not in vague.data and vague.citations == []
+
+
+def test_price_feedback_is_what_the_customer_said_about_price(skills_runtime: Runtime) -> None:
+    """ "客户对报价有什么反馈" answers with the activities that talk about the price (the objection first among
+    them), not the deal's amount, and leaves out the ones that do not."""
+    from copilot.crm.models import Activity
+
+    with skills_runtime.sessions() as s:
+        rep = s.scalar(select(User.id).where(User.username == "rep_east_2"))
+        objection = s.scalars(
+            select(Activity)
+            .join(Opportunity, Opportunity.id == Activity.opportunity_id)
+            .where(Opportunity.owner_id == rep, Activity.subject.contains("价格异议"))
+            .order_by(Activity.id)
+        ).first()
+        assert objection is not None
+        others = s.scalars(select(Activity).where(Activity.opportunity_id == objection.opportunity_id)).all()
+        silent = [a.id for a in others if not any(w in f"{a.subject}{a.body}" for w in ("价", "贵", "折扣", "优惠"))]
+    page = f"opportunity:{objection.opportunity_id}"
+    result = ask(skills_runtime, "rep_east_2", "record_qa", "客户对报价有什么反馈", page)
+    cited = [c.id for c in result.citations]
+    assert f"crm:activity:{objection.id}" in cited
+    assert objection.body[:20] in result.answer
+    assert not {f"crm:activity:{i}" for i in silent} & set(cited)
+    assert detect_topics("what did the customer say about our price?") == ["price_feedback"]
+    assert detect_topics("这单报价多少") == ["amount"]

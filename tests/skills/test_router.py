@@ -371,3 +371,29 @@ def test_alarm_code_over_a_period_is_a_list_a_bare_code_is_not() -> None:
 )
 def test_role_and_list_cues_route(router: Router, text: str, principal: Principal, skill: str) -> None:
     assert router.route(text, principal).skill == skill
+
+
+# ---- the asker's role as a prior (cues with roles) -----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "role", "expected"),
+    [
+        # A sales role's "单子" asked for as a list is their deals; advice on one deal is not a list.
+        ("帮我列一下手头还在跟进的单子", "sales_rep", "record_lookup"),
+        ("我手上在推进的单子有哪些", "sales_rep", "record_lookup"),
+        # Deals asked for by a state ("还没成交", "已经过了") are a list even when a field is named.
+        ("预计成交日期已经过了但还没成交的商机", "sales_rep", "record_lookup"),
+        # A marketer naming a product or a channel wants copy (or the product's price), not a reply.
+        ("CR-7 协作机器人的标价是多少", "marketer", "marketing_copy"),
+        ("帮我写个月度客户通讯", "marketer", "marketing_copy"),
+        # …but a marketer's own leads are a lookup.
+        ("我的线索里来自微信公众号的", "marketer", "record_lookup"),
+    ],
+)
+def test_role_priors_route_lists_and_copy(router: Router, text: str, role: str, expected: str) -> None:
+    assert router.route(text, who(role)).skill == expected
+
+
+def test_advice_on_one_deal_is_not_a_list(router: Router) -> None:
+    assert router.route("这单下一步干什么", who("sales_rep"), "opportunity").skill == "next_best_action"

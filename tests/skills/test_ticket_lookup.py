@@ -196,6 +196,7 @@ def test_parser_never_crashes_and_keeps_canonical_shape(text: str) -> None:
     from skills.ticket_filters import DATE_FIELDS, LIST_KEYS
 
     allowed = {"status", "priority", "process_node", "assignee", "older_than_days", "sla_breached", "no_device"}
+    allowed |= {"account_owner", "exclude_ids"}
     allowed |= set(DATE_FIELDS) | set(LIST_KEYS)
     assert set(filters) <= allowed
     assert all(isinstance(w, str) and w for w in unknown)
@@ -268,8 +269,11 @@ def test_customer_name_is_matched_among_visible_accounts(session: Session, demo_
 
 
 def test_this_customer_from_the_ticket_page(session: Session, demo_runtime: Runtime) -> None:
+    # "其他": the customer's *other* tickets — the one on screen is not among them.
     result = lookup(session, demo_runtime, "service_agent_1", "这个客户的其他工单", page=("ticket", 86))
-    assert result.data["filters"] == {"account_ids": [1]}
+    assert result.data["filters"] == {"account_ids": [1], "exclude_ids": [86]}
+    ids = {r["id"] for r in result.data["rows"]}
+    assert ids and 86 not in ids and all(r["account_id"] == 1 for r in result.data["rows"])
 
 
 def test_sla_breached_rows_really_are(session: Session, demo_runtime: Runtime) -> None:
