@@ -1,0 +1,160 @@
+"""``crm-copilot import``: a file → batches → the upserter, one transaction per batch.
+
+Memory stays bounded whatever the file's size: rows stream from the reader, one batch is held at a time,
+and across batches only an 8-byte digest per external id is kept (to catch a duplicate external id in
+two batches of one file). A batch with any bad row writes nothing; the report names every bad row
+(row number, column, value, why), so fixing those rows and running the same import again writes exactly
+the rows that are still missing (the others come back "unchanged").
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from copilot.sync.mapping import ObjectMapping, load_mapping
+from copilot.sync.objects import canonical_type
+from copilot.sync.readers import SourceRow, header_of, read_rows
+from copilot.sync.upsert import Item, Outcome, References, RowError, Upserter
+
+BATCH_SIZE = 2000
+MAX_REPORTED_ERRORS = 1000
+
+Converter = Callable[[Iterator[SourceRow]], Iterator[SourceRow]]
+
+
+@dataclass
+class ImportReport:
+    object_type: str
+    path: str
+    mapping: str
+    dry_run: bool = False
+    rows: int = 0
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    not_written: int = 0  # rows of failed batches (good rows included: nothing of such a batch is written)
+    failed_batches: int = 0
+    batches: int = 0
+    file_errors: list[str] = field(default_factory=list)
+    errors: list[RowError] = field(default_factory=list)
+    error_count: int = 0
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return not self.file_errors and self.error_count == 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "object_type": self.object_type, "path": self.path, "mapping": self.mapping, "dry_run": self.dry_run,
+            "rows": self.rows, "created": self.created, "updated": self.updated, "unchanged": self.unchanged,
+            "not_written": self.not_written, "batches": self.batches, "failed_batches": self.failed_batches,
+            "file_errors": self.file_errors, "error_count": self.error_count,
+            "errors": [e.to_dict() for e in self.errors], "seconds": round(self.seconds, 3),
+            "rows_per_s": round(self.rows / self.seconds, 1) if self.seconds else None,
+        }
+
+    def add_errors(self, errors: list[RowError]) -> None:
+        self.error_count += len(errors)
+        room = MAX_REPORTED_ERRORS - len(self.errors)
+        if room > 0:
+            self.errors.extend(errors[:room])
+
+
+def _converter(name: str) -> Converter:
+    if name == "wecom-archive":
+        from copilot.sync.wecom import conversations
+
+        return conversations
+    raise ValueError(f"unknown converter {name!r}")
+
+
+def object_mapping(object_type: str, mapping: str | None) -> tuple[ObjectMapping, str]:
+    loaded = load_mapping(mapping)
+    if loaded is None:
+        return ObjectMapping(canonical_type(object_type)), "fields"
+    return loaded.for_object(object_type), loaded.name
+
+
+def run_import(
+    sessions: sessionmaker[Session],
+    path: Path,
+    object_type: str,
+    *,
+    mapping: str | None = None,
+    dry_run: bool = False,
+    batch_size: int = BATCH_SIZE,
+    progress: Callable[[int], None] | None = None,
+    allow_ids: bool = False,
+) -> ImportReport:
+    started = time.perf_counter()
+    omap, mapping_name = object_mapping(object_type, mapping)
+    report = ImportReport(omap.object_type, str(path), mapping_name, dry_run)
+    report.file_errors = omap.check_header(header_of(path)) if omap.converter is None else []
+    if report.file_errors:
+        return report
+    rows: Iterator[SourceRow] = read_rows(path)
+    if omap.converter:
+        rows = _converter(omap.converter)(rows)
+    upserter = Upserter(omap.object_type, allow_ids=allow_ids, references=References())
+    seen: dict[int, int] = {}  # digest of an external id → its first row, across batches
+    batch: list[Item] = []
+    pre_errors: list[RowError] = []
+    for source in rows:
+        report.rows += 1
+        if source.values is None:
+            pre_errors.append(RowError(source.row, None, None, source.error or "unreadable row"))
+            continue
+        item, errors = omap.to_item(source.row, source.values)
+        ext = item.values.get("external_id")
+        if ext not in (None, ""):
+            digest = int.from_bytes(hashlib.blake2b(str(ext).strip().encode(), digest_size=8).digest(), "big")
+            first = seen.setdefault(digest, source.row)
+            if first != source.row and first not in (r.row for r in batch):
+                errors.append(RowError(source.row, item.column("external_id"), ext,
+                                       f"duplicate external_id (also at row {first})", str(ext)))
+        pre_errors.extend(errors)
+        if not errors:
+            batch.append(item)
+        if len(batch) + len(pre_errors) >= batch_size:
+            _flush(sessions, upserter, batch, pre_errors, report, dry_run)
+            if progress:
+                progress(report.rows)
+            batch, pre_errors = [], []
+    if batch or pre_errors:
+        _flush(sessions, upserter, batch, pre_errors, report, dry_run)
+        if progress:
+            progress(report.rows)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _flush(sessions: sessionmaker[Session], upserter: Upserter, batch: list[Item], pre_errors: list[RowError],
+           report: ImportReport, dry_run: bool) -> None:
+    report.batches += 1
+    with sessions() as session:
+        session.begin()
+        # Validate the whole batch even when it already has a bad row, so one run reports every problem.
+        outcome: Outcome = upserter.apply(session, batch, dry_run=dry_run or bool(pre_errors))
+        errors = sorted(pre_errors + outcome.errors, key=lambda e: (e.row or 0))
+        if errors:
+            session.rollback()
+            upserter.refs.forget(upserter.spec.table)  # ids it may have cached from the rolled-back rows
+            report.failed_batches += 1
+            report.not_written += len(batch) + len(pre_errors)
+            report.add_errors(errors)
+            return
+        if dry_run:
+            session.rollback()
+        else:
+            session.commit()
+    report.created += outcome.created
+    report.updated += outcome.updated
+    report.unchanged += outcome.unchanged
