@@ -16,7 +16,7 @@ from copilot.api.errors import ALL_ERRORS, error_responses, install_error_handle
 from copilot.api.limits import BodyLimitMiddleware, TokenRateLimit, body_limit_for
 from copilot.api.mcp_server import mount_mcp
 from copilot.api.redact import install_log_redaction
-from copilot.api.routes import assist, conversations, health, kb, openai_compat, prompts
+from copilot.api.routes import assist, conversations, crm_sync, health, kb, openai_compat, prompts
 from copilot.service.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -37,7 +37,8 @@ def create_app(runtime: Runtime | None = None, *, warm_up: bool = True) -> FastA
     app.add_middleware(BodyLimitMiddleware, limit_for=body_limit_for(settings))
     app.include_router(health.router, responses=error_responses(413))
     # Every 4xx a route can answer is in the OpenAPI document, with the one error model.
-    for router in (assist.router, conversations.router, openai_compat.router, prompts.router, kb.router):
+    for router in (assist.router, conversations.router, openai_compat.router, prompts.router, kb.router,
+                   crm_sync.router):
         app.include_router(router, responses=error_responses(*ALL_ERRORS))
     app.include_router(web.router)
     mount_mcp(app)
