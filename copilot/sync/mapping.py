@@ -41,6 +41,8 @@ class Column:
     default: Any = None
     prefix: str = ""
     optional: bool = False
+    append: tuple[str, ...] = ()  # more columns joined onto this one (LastName + FirstName → name)
+    separator: str = ""
 
 
 @dataclass(frozen=True)
@@ -88,6 +90,9 @@ class ObjectMapping:
         where: dict[str, str] = {}
         for col in self.columns:
             raw = values.get(col.source)
+            if col.append:
+                parts = [values.get(c) for c in (col.source, *col.append)]
+                raw = col.separator.join(str(p).strip() for p in parts if not blank(p)) or None
             try:
                 value = self._apply(col, raw)
             except ValueError as exc:
@@ -171,7 +176,9 @@ def parse_mapping(raw: Any, default_name: str = "mapping") -> Mapping:
         spec = spec_for(object_type)
         body = body or {}
         columns = []
-        for source, target in (body.get("columns") or {}).items():
+        entries = [(source, t) for source, targets in (body.get("columns") or {}).items()
+                   for t in (targets if isinstance(targets, list) else [targets])]  # one column may fill two fields
+        for source, target in entries:
             entry = {"field": target} if isinstance(target, str) else dict(target or {})
             fname = entry.get("field")
             if not fname or (fname not in ("external_id", "id") and spec.field_for(str(fname)) is None):
@@ -186,6 +193,7 @@ def parse_mapping(raw: Any, default_name: str = "mapping") -> Mapping:
                 value_map={str(k): v for k, v in vmap.items()} if isinstance(vmap, dict) else None,
                 transform=entry.get("transform"), format=entry.get("format"), default=entry.get("default"),
                 prefix=str(entry.get("prefix") or ""), optional=bool(entry.get("optional", False)),
+                append=tuple(entry.get("append") or ()), separator=str(entry.get("separator") or ""),
             ))
         objects[object_type] = ObjectMapping(object_type, tuple(columns), dict(body.get("constants") or {}),
                                              body.get("converter"))
