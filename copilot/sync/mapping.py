@@ -84,7 +84,7 @@ class ObjectMapping:
     def to_item(self, row: int, values: dict[str, Any]) -> tuple[Item, list[RowError]]:
         """One source row → the fields to upsert, with value-map and transform errors for the report."""
         errors: list[RowError] = []
-        if self.identity:
+        if not self.columns:  # our field names (or a converter's records, which use them too)
             return Item(values={k: v for k, v in values.items() if k}, row=row), errors
         out: dict[str, Any] = dict(self.constants)
         where: dict[str, str] = {}

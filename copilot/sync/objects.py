@@ -42,7 +42,10 @@ PLURALS = {"opportunities": "opportunity", "activities": "activity", "sharing_ru
 NATURAL_KEYS: dict[str, str] = {
     "users": "username", "departments": "code", "roles": "name", "teams": "name", "products": "code",
     "partners": "name", "tickets": "number", "contracts": "number", "devices": "serial",
+    "contacts": "wecom_id",  # WeCom's external_userid: how a chat archive names the customer
 }
+# "@contact:<key>" as an account reference: the account of that contact (a WeCom chat names only the contact).
+VIA_CONTACT = "@contact:"
 # Tables with no external_id column (referenced by natural key only).
 NO_EXTERNAL_ID = frozenset({"partners"})
 

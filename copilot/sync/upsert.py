@@ -22,7 +22,7 @@ from copilot.core.errors import BadRequest, Conflict, NotFound
 from copilot.crm import models as m
 from copilot.crm.permissions import validate_condition
 from copilot.sync.convert import blank, convert
-from copilot.sync.objects import NATURAL_KEYS, NO_EXTERNAL_ID, FieldSpec, ObjectSpec, spec_for
+from copilot.sync.objects import NATURAL_KEYS, NO_EXTERNAL_ID, VIA_CONTACT, FieldSpec, ObjectSpec, spec_for
 
 IN_CHUNK = 900  # values per IN (...) list: under SQLite's and every driver's parameter limits
 REF_CACHE_SIZE = 100_000
@@ -102,6 +102,17 @@ class References:
         cache = self._cache.setdefault(table, OrderedDict())
         out = {k: cache[k] for k in keys if k in cache}
         missing = [k for k in set(keys) if k not in out]
+        if table == "accounts":
+            via = [k for k in missing if k.startswith(VIA_CONTACT)]
+            contacts = self.resolve(session, "contacts", [k[len(VIA_CONTACT):] for k in via]) if via else {}
+            if contacts:
+                account_of = dict(session.execute(select(m.Contact.id, m.Contact.account_id)
+                                                  .where(m.Contact.id.in_(contacts.values()))).tuples().all())
+                for k in via:
+                    contact = contacts.get(k[len(VIA_CONTACT):])
+                    if contact is not None:
+                        out[k] = cache[k] = account_of[contact]
+            missing = [k for k in missing if not k.startswith(VIA_CONTACT)]
         if missing:
             t = m.Base.metadata.tables[table]
             natural = NATURAL_KEYS.get(table)
@@ -129,7 +140,9 @@ def _label(table: str) -> str:
             "leads": "lead", "campaigns": "campaign"}.get(table, table)
 
 
-def _how(table: str) -> str:
+def _how(table: str, key: str = "") -> str:
+    if key.startswith(VIA_CONTACT):
+        return f"no contact {key[len(VIA_CONTACT):]!r} to take the account from"
     natural = NATURAL_KEYS.get(table)
     if table in NO_EXTERNAL_ID:
         return f"no {_label(table)} with that {natural}"
@@ -270,7 +283,7 @@ class Upserter:
         wanted: dict[str, set[str]] = {}
         for _, _, values in parsed:
             for v in values.values():
-                for ref in v if isinstance(v, list) else [v]:
+                for ref in v if isinstance(v, list) else [v]:  # a JSON list of tags holds no _Ref: skipped
                     if isinstance(ref, _Ref):
                         wanted.setdefault(ref.table, set()).add(ref.key)
         found = {table: self.refs.resolve(session, table, keys) for table, keys in wanted.items()}
@@ -289,8 +302,8 @@ class Upserter:
                     else:
                         values[name] = _UNKNOWN  # reported: never silently nulled, never written
                         errors.append(RowError(item.row, item.column(name), v.key,
-                                               f"unknown {_label(v.table)} ({_how(v.table)})", ext))
-                elif isinstance(v, list):
+                                               f"unknown {_label(v.table)} ({_how(v.table, v.key)})", ext))
+                elif isinstance(v, list) and name in self.spec.fields and self.spec.fields[name].kind == "list":
                     ids = []
                     for ref in v:
                         if ref.key in found[ref.table]:
