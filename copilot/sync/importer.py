@@ -94,16 +94,56 @@ def run_import(
     progress: Callable[[int], None] | None = None,
     allow_ids: bool = False,
 ) -> ImportReport:
+    """Import one file, one transaction per batch (a failed batch writes nothing; the others are kept)."""
     started = time.perf_counter()
     omap, mapping_name = object_mapping(object_type, mapping)
     report = ImportReport(omap.object_type, str(path), mapping_name, dry_run)
     report.file_errors = omap.check_header(header_of(path)) if omap.converter is None else []
     if report.file_errors:
         return report
+    upserter = Upserter(omap.object_type, allow_ids=allow_ids, references=References())
+    for batch, pre_errors in batches(path, omap, report, batch_size):
+        _flush(sessions, upserter, batch, pre_errors, report, dry_run)
+        if progress:
+            progress(report.rows)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def import_in_session(session: Session, path: Path, object_type: str, *, mapping: str | None = None,
+                      batch_size: int = BATCH_SIZE, allow_ids: bool = False) -> ImportReport:
+    """Import one file inside the caller's transaction (the demo's one unit of work): the same readers,
+    mapping and upserter as ``run_import``; the caller rolls back when the report is not ok."""
+    started = time.perf_counter()
+    omap, mapping_name = object_mapping(object_type, mapping)
+    report = ImportReport(omap.object_type, str(path), mapping_name)
+    report.file_errors = omap.check_header(header_of(path)) if omap.converter is None else []
+    if report.file_errors:
+        return report
+    upserter = Upserter(omap.object_type, allow_ids=allow_ids, references=References())
+    for batch, pre_errors in batches(path, omap, report, batch_size):
+        outcome = upserter.apply(session, batch, dry_run=bool(pre_errors))
+        errors = pre_errors + outcome.errors
+        report.batches += 1
+        if errors:
+            report.failed_batches += 1
+            report.not_written += len(batch) + len(pre_errors)
+            report.add_errors(errors)
+            break
+        report.created += outcome.created
+        report.updated += outcome.updated
+        report.unchanged += outcome.unchanged
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def batches(path: Path, omap: ObjectMapping, report: ImportReport,
+            batch_size: int) -> Iterator[tuple[list[Item], list[RowError]]]:
+    """The file's rows as batches of items, with the rows already known bad (unreadable, a value-map miss,
+    an external id seen in an earlier batch) alongside: a batch with any of those writes nothing."""
     rows: Iterator[SourceRow] = read_rows(path)
     if omap.converter:
         rows = _converter(omap.converter)(rows)
-    upserter = Upserter(omap.object_type, allow_ids=allow_ids, references=References())
     seen: dict[int, int] = {}  # digest of an external id → its first row, across batches
     batch: list[Item] = []
     pre_errors: list[RowError] = []
@@ -124,16 +164,10 @@ def run_import(
         if not errors:
             batch.append(item)
         if len(batch) + len(pre_errors) >= batch_size:
-            _flush(sessions, upserter, batch, pre_errors, report, dry_run)
-            if progress:
-                progress(report.rows)
+            yield batch, pre_errors
             batch, pre_errors = [], []
     if batch or pre_errors:
-        _flush(sessions, upserter, batch, pre_errors, report, dry_run)
-        if progress:
-            progress(report.rows)
-    report.seconds = time.perf_counter() - started
-    return report
+        yield batch, pre_errors
 
 
 def _flush(sessions: sessionmaker[Session], upserter: Upserter, batch: list[Item], pre_errors: list[RowError],
