@@ -160,6 +160,7 @@ class Upserter:
         self.allow_ids = allow_ids  # the demo keeps its documented ids; the API and files never set ours
         self.refs = references or References()
         self.want_records = want_records
+        self._defaults = {c.key: c.default for c in self.table.c if c.default is not None}
 
     # --- parsing ------------------------------------------------------------------------------
     def _parse(self, item: Item, errors: list[RowError]) -> tuple[str | None, dict[str, Any]]:
@@ -380,7 +381,9 @@ class Upserter:
             if ext in existing:
                 old = existing[ext]
                 ids[ext] = int(old["id"])
-                changed = {k: v for k, v in columns.items() if old.get(k) != v and k != "id"}
+                # A blank cell never blanks a NOT NULL column that has a default: it keeps its value.
+                changed = {k: v for k, v in columns.items() if old.get(k) != v and k != "id"
+                           and not (v is None and k in self._defaults and not self.table.c[k].nullable)}
                 if old.get("external_id") is None:
                     changed["external_id"] = ext
                 if changed:
@@ -403,6 +406,7 @@ class Upserter:
                 new_rows.append({**columns, "external_id": ext})
                 link_updates.append((ext, values))
         if new_rows:
+            new_rows = self._normalise(new_rows)
             need_ids = self.want_records or bool(deferred) or bool(lists)
             if need_ids:
                 result_rows = session.execute(insert(self.table).returning(self.table.c.id, self.table.c.external_id),
@@ -427,6 +431,26 @@ class Upserter:
             recompute_department_paths(session)
         for user_id, old_dept, new_dept in moved_users:
             carry_records(session, user_id, old_dept, new_dept)
+
+    def _normalise(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """One key set for the whole INSERT (an executemany needs it): a field a row leaves out, or leaves
+        blank where the column has a default ("" for a description, "B" for a tier, now for created_at),
+        takes that default, as a row made here would."""
+        keys = set().union(*rows)
+        out = []
+        for row in rows:
+            full = dict(row)
+            for key in keys:
+                if full.get(key) is None:
+                    default = self._defaults.get(key)
+                    if default is None:
+                        full.setdefault(key, None)
+                    elif getattr(default, "is_scalar", False):
+                        full[key] = default.arg  # type: ignore[attr-defined]
+                    else:
+                        full[key] = default.arg(None)  # type: ignore[attr-defined]
+            out.append(full)
+        return out
 
     def _links_differ(self, session: Session, row_id: int, values: Mapping[str, Any]) -> bool:
         if "roles" in values:
