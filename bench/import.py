@@ -46,7 +46,8 @@ def rss_mib() -> float:
 
 
 def row(i: int) -> list[str]:
-    return [f"SF-OPP-{i:07d}", f"SF-ACC-{i % ACCOUNTS:05d}", f"批量商机 {i}", STAGES[i % 6], f"{10000 + i % 997 * 13}.50",
+    amount = f"{10000 + i % 997 * 13}.50"
+    return [f"SF-OPP-{i:07d}", f"SF-ACC-{i % ACCOUNTS:05d}", f"批量商机 {i}", STAGES[i % 6], amount,
             (dt.date(2026, 1, 1) + dt.timedelta(days=i % 700)).isoformat(), str(i % 100), f"owner{i % OWNERS}"]
 
 
@@ -122,12 +123,13 @@ def one_backend(backend: str, n: int, csv_path: Path, tmp: Path) -> dict[str, An
         peak = rss_mib()
         assert report.ok and report.created == n, report.to_dict()
         with engine.connect() as conn:
-            ids = {"acc": dict(conn.execute(select(m.Account.external_id, m.Account.id)).tuples().all()),
-                   "user": dict(conn.execute(select(m.User.username, m.User.id)).tuples().all())}
+            accounts = conn.execute(select(m.Account.external_id, m.Account.id)).tuples().all()
+            users = conn.execute(select(m.User.username, m.User.id)).tuples().all()
+            ids = {"acc": {str(e): i for e, i in accounts}, "user": dict(users)}
             dept = int(conn.scalar(select(m.Department.id)) or 0)
         started = time.perf_counter()
         batch: list[dict[str, Any]] = []
-        table = m.Opportunity.__table__
+        table: Any = m.Opportunity.__table__
         for r in typed_rows(n, ids, dept):
             batch.append(r)
             if len(batch) == BATCH:

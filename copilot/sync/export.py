@@ -50,7 +50,8 @@ def export_csv(session: Session, object_type: str, path: Path) -> int:
     table: Any = spec.model.__table__
     columns = [f for f in spec.fields if f in table.c]
     refs = {f: _keys(session, spec.fields[f].ref or "") for f in columns if spec.fields[f].kind == "ref"}
-    roles = members = None
+    roles: dict[int, list[str]] | None = None
+    members: dict[int, list[str]] | None = None
     if spec.name == "user":
         names = dict(session.execute(select(m.Role.id, m.Role.name)).tuples().all())
         roles = {}

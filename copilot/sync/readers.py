@@ -149,7 +149,8 @@ def _json(path: Path) -> Iterator[SourceRow]:
                          "the file may stop half-way") from exc
     if isinstance(data, dict):
         # A WeCom archive page is {"errcode": 0, "chatdata": [...]}; others wrap rows in "records".
-        data = next((data[k] for k in ("chatdata", "records", "messages", "data") if isinstance(data.get(k), list)), None)
+        keys = ("chatdata", "records", "messages", "data")
+        data = next((data[k] for k in keys if isinstance(data.get(k), list)), None)
     if not isinstance(data, list):
         raise BadRequest(f"{path.name}: expected a JSON array of objects (or JSONL, one object a line)")
     for number, obj in enumerate(data, 1):

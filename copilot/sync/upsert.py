@@ -119,7 +119,8 @@ class References:
             for i in range(0, len(missing), IN_CHUNK):
                 chunk = missing[i : i + IN_CHUNK]
                 if table not in NO_EXTERNAL_ID:
-                    for row_id, ext in session.execute(select(t.c.id, t.c.external_id).where(t.c.external_id.in_(chunk))):
+                    query = select(t.c.id, t.c.external_id).where(t.c.external_id.in_(chunk))
+                    for row_id, ext in session.execute(query):
                         out[str(ext)] = int(row_id)
                 left = [k for k in chunk if k not in out]
                 if natural and left:
@@ -156,7 +157,7 @@ class Upserter:
                  want_records: bool = False) -> None:
         self.spec: ObjectSpec = spec_for(object_type)
         self.model: Any = self.spec.model
-        self.table = self.model.__table__
+        self.table: Any = self.model.__table__
         self.allow_ids = allow_ids  # the demo keeps its documented ids; the API and files never set ours
         self.refs = references or References()
         self.want_records = want_records
@@ -322,7 +323,8 @@ class Upserter:
                      and "department_id" not in v and ext not in existing}
         owner_dept: dict[int, int | None] = {}
         if owner_ids and "department_id" in spec.fields:
-            owner_dept = dict(session.execute(select(m.User.id, m.User.department_id).where(m.User.id.in_(owner_ids))).tuples().all())
+            query = select(m.User.id, m.User.department_id).where(m.User.id.in_(owner_ids))
+            owner_dept = dict(session.execute(query).tuples().all())
         for item, ext, values in parsed:
             if ext not in existing:
                 if spec.fields.get("department_id") and spec.fields["department_id"].default_from_owner \
@@ -472,7 +474,8 @@ class Upserter:
         if "members" in values:
             session.execute(delete(m.TeamMember).where(m.TeamMember.team_id == row_id))
             if values["members"]:
-                session.execute(insert(m.TeamMember), [{"team_id": row_id, "user_id": u} for u in set(values["members"])])
+                links = [{"team_id": row_id, "user_id": u} for u in set(values["members"])]
+                session.execute(insert(m.TeamMember), links)
 
     # --- deleting -------------------------------------------------------------------------------
     def delete(self, session: Session, external_id: str) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from tests.knowledge_base.helpers import make_index, write_doc
 
 Auth = Callable[[str], dict[str, str]]
 # One KB article per visibility that the permission-sync tests move people across.
-SYNC_DOCS = {
+SYNC_DOCS: dict[str, tuple[str, list[str], list[str]]] = {
     "east-pricing": ("restricted", [], ["sales-east"]),
     "south-pricing": ("restricted", [], ["sales-south"]),
     "all-staff": ("internal", [], []),

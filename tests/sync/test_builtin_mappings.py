@@ -41,8 +41,9 @@ def imported(sync_runtime: Runtime) -> Runtime:
 def test_every_sample_imports_and_a_second_run_changes_nothing(imported: Runtime) -> None:
     for name, kind, mapping in PLAN:
         again = run_import(imported.sessions, SAMPLES / name, kind, mapping=mapping)
-        assert again.ok and again.created == 0 and again.updated == 0 and again.unchanged == again.rows or \
-            kind == "activity", again.to_dict()
+        # The archive's 8 messages are 3 conversations (employee, contact, day): 3 activities.
+        records = 3 if kind == "activity" else again.rows
+        assert again.ok and (again.created, again.updated, again.unchanged) == (0, 0, records), again.to_dict()
 
 
 def test_picklists_and_references_land_as_ours(imported: Runtime) -> None:
