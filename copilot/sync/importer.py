@@ -1,7 +1,7 @@
 """``crm-copilot import``: a file → batches → the upserter, one transaction per batch.
 
 Memory stays bounded whatever the file's size: rows stream from the reader, one batch is held at a time,
-and across batches only an 8-byte digest per external id is kept (to catch a duplicate external id in
+and across batches only an 8-byte digest and a row number per external id are kept (to catch a duplicate in
 two batches of one file). A batch with any bad row writes nothing; the report names every bad row
 (row number, column, value, why), so fixing those rows and running the same import again writes exactly
 the rows that are still missing (the others come back "unchanged").
@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from sqlalchemy.orm import Session, sessionmaker
 
 from copilot.sync.mapping import ObjectMapping, load_mapping
@@ -137,6 +138,33 @@ def import_in_session(session: Session, path: Path, object_type: str, *, mapping
     return report
 
 
+class SeenIds:
+    """External ids of earlier batches, as sorted 8-byte digests with their rows (12 bytes an id: ~12 MB for a
+    million rows), so a duplicate in a later batch is caught and names the row it repeats."""
+
+    def __init__(self) -> None:
+        self.digests = np.empty(0, dtype=np.uint64)
+        self.rows = np.empty(0, dtype=np.uint32)
+
+    @staticmethod
+    def digest(external_id: str) -> int:
+        return int.from_bytes(hashlib.blake2b(external_id.strip().encode(), digest_size=8).digest(), "big")
+
+    def earlier(self, digests: np.ndarray) -> list[int | None]:
+        """For each digest: the row where an earlier batch had it, or None."""
+        at = np.searchsorted(self.digests, digests)
+        hit = (at < len(self.digests)) & (self.digests[np.minimum(at, len(self.digests) - 1)] == digests) \
+            if len(self.digests) else np.zeros(len(digests), dtype=bool)
+        return [int(self.rows[a]) if h else None for a, h in zip(at.tolist(), hit.tolist(), strict=True)]
+
+    def add(self, digests: np.ndarray, rows: np.ndarray) -> None:
+        order = np.argsort(digests, kind="stable")
+        digests, rows = digests[order], rows[order]
+        at = np.searchsorted(self.digests, digests)
+        self.digests = np.insert(self.digests, at, digests)
+        self.rows = np.insert(self.rows, at, rows)
+
+
 def batches(path: Path, omap: ObjectMapping, report: ImportReport,
             batch_size: int) -> Iterator[tuple[list[Item], list[RowError]]]:
     """The file's rows as batches of items, with the rows already known bad (unreadable, a value-map miss,
@@ -144,30 +172,37 @@ def batches(path: Path, omap: ObjectMapping, report: ImportReport,
     rows: Iterator[SourceRow] = read_rows(path)
     if omap.converter:
         rows = _converter(omap.converter)(rows)
-    seen: dict[int, int] = {}  # digest of an external id → its first row, across batches
+    seen = SeenIds()
     batch: list[Item] = []
     pre_errors: list[RowError] = []
+
+    def finish() -> tuple[list[Item], list[RowError]]:
+        keyed = [(item, str(item.values["external_id"])) for item in batch
+                 if item.values.get("external_id") not in (None, "")]
+        digests = np.array([SeenIds.digest(ext) for _, ext in keyed], dtype=np.uint64)
+        dropped: set[int] = set()
+        for (item, ext), first in zip(keyed, seen.earlier(digests), strict=True):
+            if first is not None:
+                dropped.add(id(item))
+                pre_errors.append(RowError(item.row, item.column("external_id"), ext,
+                                           f"duplicate external_id (also at row {first})", ext))
+        seen.add(digests, np.array([item.row or 0 for item, _ in keyed], dtype=np.uint32))
+        return [i for i in batch if id(i) not in dropped], sorted(pre_errors, key=lambda e: e.row or 0)
+
     for source in rows:
         report.rows += 1
         if source.values is None:
             pre_errors.append(RowError(source.row, None, None, source.error or "unreadable row"))
             continue
         item, errors = omap.to_item(source.row, source.values)
-        ext = item.values.get("external_id")
-        if ext not in (None, ""):
-            digest = int.from_bytes(hashlib.blake2b(str(ext).strip().encode(), digest_size=8).digest(), "big")
-            first = seen.setdefault(digest, source.row)
-            if first != source.row and first not in (r.row for r in batch):
-                errors.append(RowError(source.row, item.column("external_id"), ext,
-                                       f"duplicate external_id (also at row {first})", str(ext)))
         pre_errors.extend(errors)
         if not errors:
             batch.append(item)
         if len(batch) + len(pre_errors) >= batch_size:
-            yield batch, pre_errors
+            yield finish()
             batch, pre_errors = [], []
     if batch or pre_errors:
-        yield batch, pre_errors
+        yield finish()
 
 
 def _flush(sessions: sessionmaker[Session], upserter: Upserter, batch: list[Item], pre_errors: list[RowError],
