@@ -14,7 +14,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import String, any_, bindparam, delete, insert, select, update
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -252,6 +253,12 @@ class Upserter:
 
     def _existing(self, session: Session, exts: list[str]) -> dict[str, dict[str, Any]]:
         t, out = self.table, {}
+        if exts and session.get_bind().dialect.name == "postgresql":
+            # One array parameter instead of hundreds: PostgreSQL plans "= ANY($1)" far faster than a long IN.
+            ids = bindparam("ids", exts, type_=postgresql.ARRAY(String))
+            for row in session.execute(select(t).where(t.c.external_id == any_(ids))).mappings():
+                out[str(row["external_id"])] = dict(row)
+            return out
         for i in range(0, len(exts), IN_CHUNK):
             for row in session.execute(select(t).where(t.c.external_id.in_(exts[i : i + IN_CHUNK]))).mappings():
                 out[str(row["external_id"])] = dict(row)
