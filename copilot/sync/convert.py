@@ -29,6 +29,11 @@ def parse_date(value: Any, fmt: str | None = None) -> dt.date:
     if isinstance(value, dt.date):
         return value
     text = str(value).strip()
+    if not fmt and len(text) == 10 and text[4] == "-":
+        try:
+            return dt.date.fromisoformat(text)  # the common case, without strptime's cost
+        except ValueError:
+            raise ValueError("not a date (expected YYYY-MM-DD)") from None
     for f in (fmt,) if fmt else _DATE_FORMATS:
         try:
             return dt.datetime.strptime(text, f).date()
