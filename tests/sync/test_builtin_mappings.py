@@ -53,10 +53,12 @@ def test_picklists_and_references_land_as_ours(imported: Runtime) -> None:
     ((status, priority, node, number),) = sql(imported, "SELECT status, priority, process_node, number FROM tickets "
                                                         "WHERE external_id = 'FX-GD-0001'")
     assert (status, priority, node, number) == ("in_progress", "high", "远程诊断", "FX-GD-0001")
-    # A Salesforce user export adopts the demo user by username; OwnerId then points at them.
-    ((owner,),) = sql(imported, "SELECT u.username FROM opportunities o JOIN users u ON u.id = o.owner_id "
-                                "WHERE o.external_id = '0065g00000Op001'")
-    assert owner == "rep_east_1"
+    # OwnerId points at the user the User export brought in; a ManagerId naming a user further down the
+    # same file is resolved too.
+    ((owner, manager),) = sql(imported, "SELECT u.username, mgr.username FROM opportunities o "
+                                        "JOIN users u ON u.id = o.owner_id JOIN users mgr ON mgr.id = u.manager_id "
+                                        "WHERE o.external_id = '0065g00000Op001'")
+    assert (owner, manager) == ("sf_rep_east_1", "sf_mgr_east")
     ((dept,),) = sql(imported, "SELECT d.code FROM users u JOIN departments d ON d.id = u.department_id "
                                "WHERE u.username = 'sf_rep_east_3'")
     assert dept == "sales-east"

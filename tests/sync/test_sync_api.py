@@ -101,10 +101,15 @@ def test_owner_moved_to_another_department_is_seen_on_the_very_next_request(
     assert assist_status(sync_client, south, "opportunity", opp_id) in (403, 404)
     assert kb_docs(sync_client, mover) >= {"east-pricing"} and "south-pricing" not in kb_docs(sync_client, mover)
 
-    r = sync_client.put("/v1/crm/user/U-REP-E2", headers=integration, json={
+    # The demo organisation came in through the importer: its host ids are demo-<type>-<id>.
+    r = sync_client.put("/v1/crm/user/demo-user-4", headers=integration, json={
         "username": "rep_east_2", "display_name": "陈浩", "department_id": "sales-south",
         "manager_id": "sales_mgr_south", "roles": ["sales_rep"]})
-    assert r.status_code == 200 and r.json()["result"] == "updated", r.text  # the demo user, adopted by username
+    assert r.status_code == 200 and r.json()["result"] == "updated", r.text
+    # A username already held by another external id is not taken over by a new one.
+    clash = sync_client.put("/v1/crm/user/U-OTHER", headers=integration,
+                            json={"username": "rep_east_2", "display_name": "冒名"})
+    assert clash.status_code == 422 and clash.json()["error"]["message"].startswith("username:")
     written = time.perf_counter()
     # The very next request of each affected user reflects the move: no cache serves the old principal.
     assert assist_status(sync_client, east, "opportunity", opp_id) in (403, 404)
