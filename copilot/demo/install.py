@@ -104,7 +104,8 @@ def _import_demo(session: Session, data: DemoData, folder: Path) -> dict[str, in
             problems = report.file_errors or [str(e) for e in report.errors[:5]]
             raise ConfigError(f"demo import of {path.name} failed: {'; '.join(problems)}")
         counts[IMPORTABLE[object_type].__tablename__] = report.created
-    counts.update(load(session, rest))
+    # load() counts every table it knows, 0 for those it was not given: keep the importer's counts.
+    counts.update({table: n for table, n in load(session, rest).items() if table not in counts or n})
     reset_sequences(session, list(IMPORTABLE.values()))
     for link in LINK_MODELS:
         counts[link.__tablename__] = data.count(link)
