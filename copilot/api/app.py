@@ -21,6 +21,7 @@ from copilot.api.routes import (
     assist,
     auth,
     conversations,
+    crm_sync,
     health,
     kb,
     openai_compat,
@@ -51,7 +52,7 @@ def create_app(runtime: Runtime | None = None, *, warm_up: bool = True) -> FastA
     app.include_router(health.router, responses=error_responses(413))
     # Every 4xx a route can answer is in the OpenAPI document, with the one error model.
     routers = (assist.router, conversations.router, openai_compat.router, prompts.router, kb.router, auth.router,
-               records.router, actions.router)
+               records.router, actions.router, crm_sync.router)
     for router in routers:
         app.include_router(router, responses=error_responses(*ALL_ERRORS))
     app.include_router(web.router)

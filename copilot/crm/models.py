@@ -38,6 +38,13 @@ class Base(DeclarativeBase):
     type_annotation_map = {dict[str, Any]: JSON, list[str]: JSON}
 
 
+class Synced:
+    """The host CRM's id for a row brought in by the importer or the upsert API (copilot/sync): the key
+    re-imports and integrations upsert by. NULL for rows made here; unique where set."""
+
+    external_id: Mapped[str | None] = mapped_column(String(120), unique=True, index=True)
+
+
 # --- organisation -----------------------------------------------------------------------------
 
 
@@ -50,7 +57,7 @@ class Partner(Base):
     kind: Mapped[str] = mapped_column(String(30), default="dealer")
 
 
-class Department(Base):
+class Department(Synced, Base):
     __tablename__ = "departments"
     id: Mapped[int] = mapped_column(primary_key=True)
     code: Mapped[str] = mapped_column(String(60), unique=True)
@@ -60,14 +67,14 @@ class Department(Base):
     path: Mapped[str] = mapped_column(String(400), default="/", index=True)
 
 
-class Role(Base):
+class Role(Synced, Base):
     __tablename__ = "roles"
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(60), unique=True)
     description: Mapped[str] = mapped_column(String(200), default="")
 
 
-class User(Base):
+class User(Synced, Base):
     __tablename__ = "users"
     id: Mapped[int] = mapped_column(primary_key=True)
     username: Mapped[str] = mapped_column(String(80), unique=True)
@@ -101,7 +108,7 @@ class DepartmentHead(Base):
     kind: Mapped[str] = mapped_column(String(20), default="head")  # head | assistant
 
 
-class Team(Base):
+class Team(Synced, Base):
     """A named group of users (e.g. 华东铁三角), usable as a sharing-rule target."""
 
     __tablename__ = "teams"
@@ -126,7 +133,7 @@ class ObjectSetting(Base):
     default_access: Mapped[str] = mapped_column(String(30), default="private")
 
 
-class SharingRule(Base):
+class SharingRule(Synced, Base):
     """数据共享: records (owned by a department subtree, or matching a condition) → a target.
 
     ``condition`` is data, never SQL: ``{"field": "priority", "op": "in", "value": ["high"]}``.
@@ -189,7 +196,7 @@ class Owned:
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
 
 
-class Account(Owned, Base):
+class Account(Owned, Synced, Base):
     __tablename__ = "accounts"
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200), index=True)
@@ -207,7 +214,7 @@ class Account(Owned, Base):
     pool_department_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id"))
 
 
-class Contact(Owned, Base):
+class Contact(Owned, Synced, Base):
     __tablename__ = "contacts"
     id: Mapped[int] = mapped_column(primary_key=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
@@ -221,7 +228,7 @@ class Contact(Owned, Base):
     language: Mapped[str] = mapped_column(String(10), default="zh")
 
 
-class Lead(Owned, Base):
+class Lead(Owned, Synced, Base):
     __tablename__ = "leads"
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(80))
@@ -234,7 +241,7 @@ class Lead(Owned, Base):
     pool_department_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id"))
 
 
-class Product(Base):
+class Product(Synced, Base):
     """The catalogue: visible to every signed-in user, partners included."""
 
     __tablename__ = "products"
@@ -250,7 +257,7 @@ class Product(Base):
 OPPORTUNITY_STAGES = ("线索验证", "需求确认", "方案报价", "商务谈判", "赢单", "输单")
 
 
-class Opportunity(Owned, Base):
+class Opportunity(Owned, Synced, Base):
     __tablename__ = "opportunities"
     id: Mapped[int] = mapped_column(primary_key=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
@@ -288,7 +295,7 @@ class OpportunityStageHistory(Base):
 ACTIVITY_KINDS = ("visit", "call", "wecom", "email", "note")
 
 
-class Activity(Owned, Base):
+class Activity(Owned, Synced, Base):
     """跟进记录: a visit, call, WeCom message, email or note, with its text."""
 
     __tablename__ = "activities"
@@ -304,7 +311,7 @@ class Activity(Owned, Base):
     contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id", ondelete="SET NULL"))
 
 
-class Device(Owned, Base):
+class Device(Owned, Synced, Base):
     """An installed device/asset (设备) at a customer site."""
 
     __tablename__ = "devices"
@@ -345,7 +352,7 @@ TICKET_NODES = (
 )
 
 
-class Ticket(Owned, Base):
+class Ticket(Owned, Synced, Base):
     """A service ticket (工单)."""
 
     __tablename__ = "tickets"
@@ -379,7 +386,7 @@ class TicketMessage(Base):
     sent_at: Mapped[dt.datetime] = mapped_column(DateTime)
 
 
-class Contract(Owned, Base):
+class Contract(Owned, Synced, Base):
     __tablename__ = "contracts"
     id: Mapped[int] = mapped_column(primary_key=True)
     number: Mapped[str] = mapped_column(String(40), unique=True)
@@ -395,7 +402,7 @@ class Contract(Owned, Base):
     payment_terms: Mapped[str] = mapped_column(String(200), default="")
 
 
-class Receivable(Base):
+class Receivable(Synced, Base):
     """One instalment of a contract's payment schedule (应收/回款)."""
 
     __tablename__ = "receivables"
@@ -420,7 +427,7 @@ class AccountRevenue(Base):
     __table_args__ = (UniqueConstraint("account_id", "month"),)
 
 
-class Campaign(Owned, Base):
+class Campaign(Owned, Synced, Base):
     __tablename__ = "campaigns"
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200))

@@ -1120,6 +1120,16 @@ def may_write_knowledge_base(principal: Principal) -> bool:
     return not principal.roles.isdisjoint(KB_WRITER_ROLES)
 
 
+# Who may write records, people and permission rules through the sync API (``/v1/crm``): a host CRM's
+# integration account, or an admin. Sync writes are the host's own data arriving, not a user's edit, so they
+# are not checked against the record-level write filter: the token's role is the whole decision.
+SYNC_ROLES = frozenset({"admin", "integration"})
+
+
+def may_sync_records(principal: Principal) -> bool:
+    return not principal.is_partner and not principal.roles.isdisjoint(SYNC_ROLES)
+
+
 def may_read_prompts(principal: Principal) -> bool:
     """Prompt templates are internal material (system prompts, grounding rules): employees only."""
     return bool(principal.roles) and not principal.is_partner
