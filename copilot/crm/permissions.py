@@ -607,6 +607,11 @@ def refresh_visibility(conn: Connection, opportunity_ids: Iterable[int]) -> None
         ))
 
 
+def visibility_trusted(conn: Connection) -> bool:
+    """Whether managers' pages may use the closure now (it was rebuilt and nothing turned it off since)."""
+    return _visibility_state(conn) is not None
+
+
 def invalidate_visibility(conn: Connection) -> None:
     """Stop trusting the closure (pages take the other plans) until ``rebuild_visibility``."""
     state: Any = OpportunityVisibilityState.__table__

@@ -21,6 +21,7 @@ from copilot.core.errors import ConfigError
 from copilot.core.settings import Settings
 from copilot.crm import models as m
 from copilot.crm.db import check_connection, has_schema, transaction
+from copilot.crm.permissions import rebuild_visibility
 from copilot.demo.files import LINK_MODELS, loader_rows, write_import_files
 from copilot.demo.generator import DEMO_SEED, DEMO_TODAY, DemoData, build_demo, load, reset_sequences
 from copilot.demo.scale import ScaleInfo, build_scale, scale_present
@@ -77,6 +78,7 @@ def init_demo(runtime: Deployment, *, reset: bool = False, scale: int | None = N
             with engine.begin() as conn:
                 if not scale_present(conn):
                     result.scale = build_scale(conn, scale, today=today, progress=progress)
+                    rebuild_visibility(conn)
                     result.created = True
         result.knowledge_base = _ingest_kb(runtime) if ingest_kb else "skipped"
         return result
@@ -85,6 +87,9 @@ def init_demo(runtime: Deployment, *, reset: bool = False, scale: int | None = N
         if scale:
             result.scale = build_scale(session.connection(), scale, today=today, progress=progress)
     result.created = True
+    with engine.begin() as conn:
+        # Managers' "newest deals I may see" pages read the visibility closure once it is built.
+        rebuild_visibility(conn)
     result.knowledge_base = _ingest_kb(runtime) if ingest_kb else "skipped"
     return result
 

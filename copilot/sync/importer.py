@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy.orm import Session, sessionmaker
 
+from copilot.crm.permissions import rebuild_visibility, visibility_trusted
 from copilot.sync.mapping import ObjectMapping, load_mapping
 from copilot.sync.objects import canonical_type
 from copilot.sync.readers import SourceRow, header_of, read_rows
@@ -103,10 +104,18 @@ def run_import(
     if report.file_errors:
         return report
     upserter = Upserter(omap.object_type, allow_ids=allow_ids, references=References())
+    with sessions() as session:
+        closure_was_trusted = visibility_trusted(session.connection())
     for batch, pre_errors in batches(path, omap, report, batch_size):
         _flush(sessions, upserter, batch, pre_errors, report, dry_run)
         if progress:
             progress(report.rows)
+    if closure_was_trusted:
+        # Bulk writes to deals, teams or the org chart turn the managers' visibility closure off (it cannot
+        # tell which rows changed); one rebuild after the whole file puts their fast pages back.
+        with sessions.begin() as session:
+            if not visibility_trusted(session.connection()):
+                rebuild_visibility(session.connection())
     report.seconds = time.perf_counter() - started
     return report
 
