@@ -12,7 +12,7 @@ Visibility (design.md + demo data): every ticket is department `service` -> serv
 read_write via sharing rule 1, service_mgr is the department head, admin sees all: tickets need no
 extra filter.  Sales records are private: owner, related team (record_team_members), line manager,
 department head (sales_mgr_east heads sales-east); pooled accounts/leads of `sales` are readable by
-sales members (given as an alt where it matters).
+sales members, sub-departments included as for KB departments (without: an alt).
 Usage: python probe/build_cases.py DB_PATH > probe/cases.yaml  (DB built with CRM_COPILOT_TODAY=2026-11-20)
 """
 
@@ -35,12 +35,15 @@ VIS_OPP = {
     "rep_south_1": "(o.owner_id=5 or o.id in (select record_id from record_team_members where object_type='opportunity' and user_id=5))",
     "sales_mgr_east": "(o.owner_id in (2,3,4) or o.department_id=3)",
 }
-VIS_ACC = {
-    "rep_east_1": "(a.owner_id=3 or a.id in (select record_id from record_team_members where object_type='account' and user_id=3))",
-    "rep_south_1": "(a.owner_id=5 or a.id in (select record_id from record_team_members where object_type='account' and user_id=5))",
-    "sales_mgr_east": "(a.owner_id in (2,3,4) or a.department_id=3)",
+POOL_ACC = "(a.in_public_pool=1 and a.pool_department_id=2)"  # 公海 of `sales`: its sub-departments' members read it
+TEAM_ACC = "a.id in (select record_id from record_team_members where object_type='account' and user_id in ({}))"
+VIS_ACC_NO_POOL = {
+    "rep_east_1": f"(a.owner_id=3 or {TEAM_ACC.format(3)})",
+    "rep_south_1": f"(a.owner_id=5 or {TEAM_ACC.format(5)})",
+    # line manager of the east reps (also of their related-team records) and head of sales-east
+    "sales_mgr_east": f"(a.owner_id in (2,3,4) or a.department_id=3 or {TEAM_ACC.format('2,3,4')})",
 }
-POOL_ACC = "(a.in_public_pool=1 and a.pool_department_id=2)"
+VIS_ACC = {u: f"({p} or {POOL_ACC})" for u, p in VIS_ACC_NO_POOL.items()}
 
 CASES: list[dict] = []
 
@@ -208,7 +211,7 @@ rec(
     "rep_east_1",
     "医疗行业的客户",
     AC + VIS_ACC["rep_east_1"] + " and a.industry='医疗'",
-    [AC + f"({VIS_ACC['rep_east_1']} or {POOL_ACC}) and a.industry='医疗'"],
+    [AC + VIS_ACC_NO_POOL["rep_east_1"] + " and a.industry='医疗'"],
 )
 rec("r09", "sales_mgr_east", "杭州的客户", AC + VIS_ACC["sales_mgr_east"] + " and a.city='杭州'")
 rec("r10", "rep_south_1", "深圳的客户", AC + VIS_ACC["rep_south_1"] + " and a.city='深圳'")
