@@ -221,6 +221,18 @@ class VectorStore:
             return {}
         return {i: np.asarray(e, dtype=np.float32)[: self.dim] for i, e in zip(got["ids"], embeddings, strict=True)}
 
+    def chunks_by_ids(self, key: str, ids: Sequence[str]) -> list[StoredChunk]:
+        """Text and metadata of these chunks of one group (those that exist)."""
+        group = self.groups.get(key)
+        out: list[StoredChunk] = []
+        if group is None:
+            return out
+        for start in range(0, len(ids), PAGE):
+            got = group.collection.get(ids=list(ids[start : start + PAGE]), include=["documents", "metadatas"])
+            out += [StoredChunk(i, t or "", m or {}, key)
+                    for i, t, m in zip(got["ids"], got["documents"], got["metadatas"], strict=True)]
+        return out
+
     def iter_chunks(self) -> Iterator[StoredChunk]:
         for group in list(self.groups.values()):
             offset = 0
