@@ -1,0 +1,45 @@
+"""bench/load.py as a test (slow tier, run by ``make test``): 20 clients mixing every endpoint over real
+HTTP for 20 s in each scenario — the offline provider, a fake model that answers in 5 s, one that
+black-holes — must see no 5xx and no request left unanswered, and every turn must end within its turn
+deadline (the black hole's turns are answered offline at the 30 s model deadline, not hung)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SECONDS = 20  # per scenario: a 60 s load run in all
+TURN_DEADLINE_MS = 45_000  # Settings.turn_deadline_s, which bench/load.py keeps
+MARGIN_MS = 15_000  # the turn's own work and queueing on a small CI machine
+
+
+@pytest.mark.slow
+def test_twenty_clients_for_a_minute_see_no_5xx(tmp_path: Path) -> None:
+    out = tmp_path / "load.json"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run(
+        [sys.executable, "bench/load.py", "--clients", "20", "--seconds", str(SECONDS),
+         "--data-dir", str(tmp_path / "data"), "--out", str(out)],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=900,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(out.read_text())["scenarios"]
+    assert set(report) == {"offline", "slow", "blackhole"}
+    for name, scenario in report.items():
+        endpoints = scenario["endpoints"]
+        assert scenario["5xx"] == 0, (name, {ep: row["status"] for ep, row in endpoints.items()})
+        assert scenario["no_answer"] == 0, (name, [ep for ep in endpoints if ep.startswith("no_answer")])
+        # Every endpoint of the mix was exercised and answered (statuses are 2xx; 429 would be a setup bug).
+        for ep in ("assist_page", "assist_routed", "chat_completions", "kb_search", "skills"):
+            assert endpoints[ep]["requests"] > 0, (name, ep)
+            assert set(endpoints[ep]["status"]) <= {"200"}, (name, ep, endpoints[ep]["status"])
+        for ep in ("assist_page", "assist_routed", "chat_completions"):
+            assert endpoints[ep]["p99_ms"] < TURN_DEADLINE_MS + MARGIN_MS, (name, ep, endpoints[ep])
+    # A slow model must not slow search: KB search holds no model call (p99 far under the 5 s model).
+    assert report["slow"]["endpoints"]["kb_search"]["p99_ms"] < 5_000
