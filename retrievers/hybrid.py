@@ -221,10 +221,7 @@ class KnowledgeIndex:
         The other documents' records and BM25 rows stay; removed rows are tombstones until a full load."""
         docs, generation = self._entries(self.store.documents())
         old = self.docs
-        def same(a: _DocEntry | None, b: _DocEntry) -> bool:
-            return a is not None and (a.doc_hash, a.group, a.chunk_ids) == (b.doc_hash, b.group, b.chunk_ids)
-
-        changed = [d for d, e in docs.items() if not same(old.get(d), e)]
+        changed = [d for d, e in docs.items() if not _same_entry(old.get(d), e)]
         gone = [d for d in old if d not in docs]
         if len(changed) + len(gone) > max(50, len(docs) // 2):  # most of it changed: load it all
             self._load()
@@ -507,9 +504,14 @@ class KnowledgeIndex:
         self.store.close()
 
 
+def _same_entry(a: _DocEntry | None, b: _DocEntry) -> bool:
+    return a is not None and (a.doc_hash, a.group, a.chunk_ids) == (b.doc_hash, b.group, b.chunk_ids)
+
+
 def _busy(wait_s: float | None) -> Busy:
-    return Busy(f"another ingest is writing to the knowledge base (waited {wait_s:g} s); searches still work, "
-                "retry the upload shortly", code="kb_busy", retry_after=max(1, round(wait_s or 1)))
+    waited = wait_s or 0.0
+    return Busy(f"another ingest is writing to the knowledge base (waited {waited:g} s); searches still work, "
+                "retry the upload shortly", code="kb_busy", retry_after=max(1, round(waited)))
 
 
 def _flock(handle: Any, deadline: float | None, wait_s: float | None) -> None:
