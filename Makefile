@@ -67,6 +67,8 @@ bench: install
 	$(BIN)/python bench/permissions.py
 	$(BIN)/python bench/retrieval.py
 	$(BIN)/python bench/assist.py
+	$(BIN)/python bench/load.py
+	$(BIN)/python bench/summary.py
 
 clean:
 	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache

@@ -105,7 +105,17 @@ def request_for(name: str, rng: random.Random) -> tuple[str, str, dict[str, Any]
     return "GET", "/v1/skills", None
 
 
-def client_loop(base: str, token: str, until: float, seed: int, record: Callable[[str, int, float], None]) -> None:
+def error_code(response: httpx.Response) -> str:
+    """The JSON error code of a 5xx (``database_busy``, ``kb_busy``, ``internal_error``), for the report."""
+    try:
+        return str(response.json()["error"]["code"])
+    except (ValueError, KeyError, TypeError):
+        return "not_json"
+
+
+def client_loop(
+    base: str, token: str, until: float, seed: int, record: Callable[[str, int, float, str], None]
+) -> None:
     rng = random.Random(seed)
     names = [n for n, w in MIX for _ in range(w)]
     headers = {"Authorization": f"Bearer {token}"}
@@ -120,18 +130,19 @@ def client_loop(base: str, token: str, until: float, seed: int, record: Callable
             except httpx.HTTPError as exc:
                 status = 0  # no answer at all: counted apart from 5xx
                 r = None
-                record(f"no_answer:{type(exc).__name__}", 0, (time.perf_counter() - t0) * 1000)
-            record(name, status, (time.perf_counter() - t0) * 1000)
+                record(f"no_answer:{type(exc).__name__}", 0, (time.perf_counter() - t0) * 1000, "")
+            record(name, status, (time.perf_counter() - t0) * 1000,
+                   error_code(r) if r is not None and status >= 500 else "")
             if r is not None and status == 200 and path == "/v1/assist" and time.monotonic() < until:
                 trace = r.json().get("trace_id")
                 fb = {"trace_id": trace, "rating": rng.choice(["up", "down"])}
                 t0 = time.perf_counter()
                 try:
                     f = http.post("/v1/feedback", json=fb, headers={"Idempotency-Key": f"{trace}-{fb['rating']}"})
-                    fstatus = f.status_code
+                    fstatus, fcode = f.status_code, error_code(f) if f.status_code >= 500 else ""
                 except httpx.HTTPError:
-                    fstatus = 0
-                record("feedback", fstatus, (time.perf_counter() - t0) * 1000)
+                    fstatus, fcode = 0, ""
+                record("feedback", fstatus, (time.perf_counter() - t0) * 1000, fcode)
 
 
 def run_scenario(name: str, data_dir: Path, clients: int, seconds: float, tokens: list[str]) -> dict[str, Any]:
@@ -156,10 +167,14 @@ def run_scenario(name: str, data_dir: Path, clients: int, seconds: float, tokens
     samples: dict[str, list[float]] = defaultdict(list)
     statuses: dict[str, Counter[int]] = defaultdict(Counter)
 
-    def record(endpoint: str, status: int, ms: float) -> None:
+    codes: Counter[str] = Counter()  # "503 database_busy" → count: what each 5xx said
+
+    def record(endpoint: str, status: int, ms: float, code: str) -> None:
         with lock:
             samples[endpoint].append(ms)
             statuses[endpoint][status] += 1
+            if code:
+                codes[f"{status} {code}"] += 1
 
     stats: dict[str, dict[str, float]] = {"start": process_stats()}
     try:
@@ -200,6 +215,7 @@ def run_scenario(name: str, data_dir: Path, clients: int, seconds: float, tokens
         "seconds": seconds,
         "endpoints": endpoints,
         "5xx": five_xx,
+        "5xx_codes": dict(sorted(codes.items())),
         "no_answer": no_answer,
         "process": stats,
     }

@@ -264,11 +264,13 @@ def ingest_upload(
     screen: Callable[[Document], None] | None = None,
     max_chars: int | None = DEFAULT_MAX_CHARS,
     max_expansion: int | None = DEFAULT_MAX_EXPANSION,
+    wait_s: float | None = None,
 ) -> tuple[str, str, int]:
     """One document from the HTTP API. Returns (doc_id, status, chunks). BadRequest if it is broken.
 
     ``screen`` sees the parsed document before anything is written and may refuse it by raising
-    (the API refuses instructions aimed at the assistant; this layer does not know what those are)."""
+    (the API refuses instructions aimed at the assistant; this layer does not know what those are).
+    ``wait_s`` bounds the wait for another writer (a CLI ingest); past it ``Busy``, nothing written."""
     name = Path(filename or "").name
     if not name:
         raise BadRequest("a filename is required (its extension picks the format, its stem is the id)")
@@ -280,7 +282,7 @@ def ingest_upload(
             screen(document)
         plan = plan_document(document)
         embed_ahead(index, plan)  # the slow part, outside the lock: other uploads and searches go on
-        with index.writing():
+        with index.writing(wait_s):
             status, n_chunks, _ = write_planned(index, plan)
     except DocumentTooLarge as exc:
         raise PayloadTooLarge(f"{name}: {exc}", code="document_too_large") from None
@@ -289,8 +291,8 @@ def ingest_upload(
     return document.doc_id, status, n_chunks
 
 
-def delete_document(index: KnowledgeIndex, doc_id: str) -> None:
-    with index.writing():
+def delete_document(index: KnowledgeIndex, doc_id: str, *, wait_s: float | None = None) -> None:
+    with index.writing(wait_s):
         if not index.delete_document(doc_id):
             raise NotFound(f"no knowledge-base document {doc_id!r}")
 

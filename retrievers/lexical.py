@@ -131,26 +131,36 @@ class BM25Index:
             raw = self._postings.get(term)
             if raw is None:
                 return None
-            frozen = (np.asarray(raw[0], dtype=np.int64), np.asarray(raw[1], dtype=np.float32))
+            rows, tfs = list(raw[0]), list(raw[1])
+            n = min(len(rows), len(tfs))  # an add() in another thread may be between its two appends
+            frozen = (np.asarray(rows[:n], dtype=np.int64), np.asarray(tfs[:n], dtype=np.float32))
             self._frozen[term] = frozen
         return frozen
 
     def search(
         self, query: str, allowed_groups: Sequence[int] | None, k: int
     ) -> list[tuple[str, float]]:
-        """Top-k (chunk id, score) among rows whose group is allowed (None: all groups)."""
+        """Top-k (chunk id, score) among rows whose group is allowed (None: all groups).
+
+        Safe while a writer of this process adds or removes rows (searches do not wait for writers):
+        it scores the rows that existed when it took its arrays; a row added meanwhile waits for the
+        next search.
+        """
         if not self._n_alive or k <= 0:
             return []
         terms = Counter(tokenize(query))
         if not terms:
             return []
-        if self._arrays is None:
-            self._arrays = (
-                np.asarray(self._groups, dtype=np.int64),
-                np.asarray(self._alive, dtype=bool),
-                np.asarray(self._lengths, dtype=np.float32),
+        arrays = self._arrays
+        if arrays is None:
+            n = min(len(self._groups), len(self._alive), len(self._lengths))
+            arrays = self._arrays = (
+                np.asarray(self._groups[:n], dtype=np.int64),
+                np.asarray(self._alive[:n], dtype=bool),
+                np.asarray(self._lengths[:n], dtype=np.float32),
             )
-        groups, alive, lengths = self._arrays
+        groups, alive, lengths = arrays
+        n_rows = len(groups)
         mask = alive.copy()
         if allowed_groups is not None:
             mask &= np.isin(groups, np.asarray(list(allowed_groups), dtype=np.int64))
@@ -160,12 +170,15 @@ class BM25Index:
         # Statistics (idf, average length) come from the asker's own slice: a score must not depend
         # on documents they may not read, or it would hint at how hidden documents use a term.
         avg = float(lengths[mask].mean()) or 1.0
-        scores = np.zeros(len(self.ids), dtype=np.float32)
+        scores = np.zeros(n_rows, dtype=np.float32)
         for term, qtf in terms.items():
             posting = self._posting(term)
             if posting is None:
                 continue
             rows, tfs = posting
+            if len(rows) and rows[-1] >= n_rows:  # added after our arrays were taken
+                known = rows < n_rows
+                rows, tfs = rows[known], tfs[known]
             live = mask[rows]
             rows, tfs = rows[live], tfs[live]
             df = len(rows)

@@ -67,6 +67,29 @@ def make_client(settings: Settings) -> Any:
     return chromadb.PersistentClient(path=str(path), settings=chroma_settings)
 
 
+def fresh_client(client: Any) -> Any:
+    """A client that sees what other processes wrote to the same embedded store since ``client`` opened.
+
+    Chroma's embedded client shares one ``System`` per path per process, and its segment readers load a
+    collection's HNSW index once and never look at the disk again: a service process would never find
+    the vectors that ``crm-copilot kb ingest`` (another process) added, however often it re-read the
+    manifest (issue 10: 0 of 30 new documents found until a restart). A new System replays the store
+    from disk. We detach the cached one from Chroma's per-path registry (private, so a test pins the
+    behaviour: tests/knowledge_base/test_freshness.py); whoever still holds the old client or its
+    collections — a search in flight — keeps a working object, and it is freed when they let go.
+    A Chroma server (HttpClient) is already the one source of truth: the same client is returned.
+    """
+    settings = client.get_settings()
+    if not settings.is_persistent or not settings.persist_directory:
+        return client
+    from chromadb.api.shared_system_client import SharedSystemClient
+
+    SharedSystemClient._identifier_to_system.pop(settings.persist_directory, None)
+    return chromadb.PersistentClient(
+        path=settings.persist_directory, settings=ChromaSettings(anonymized_telemetry=False)
+    )
+
+
 def group_key(tokens: frozenset[str]) -> str:
     """A stable name for a set of ACL tokens (order-free)."""
     return json.dumps(sorted(tokens), ensure_ascii=False)
@@ -95,33 +118,49 @@ class StoredChunk:
 
 class VectorStore:
     def __init__(self, client: Any, embedder_name: str, dim: int, namespace: str = "kb") -> None:
-        self.client = client
         self.dim = dim
         # The layout version is part of every name: a store written by an older layout (other vector
         # shape) is simply not seen, and the next ingest rebuilds from the files.
         self.prefix = f"{namespace}{LAYOUT_VERSION}-{_slug(embedder_name)}"
-        self.groups: dict[str, Group] = {}
-        # Chroma's count() is a round trip (~2 ms); cache it, invalidated by our own writes.
-        self._counts: dict[str, int] = {}
-        self._docs = client.get_or_create_collection(
+        self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="kb-query")
+        self._bind(client)
+
+    def _bind(self, client: Any) -> None:
+        # Built aside, assigned at once: a search in flight keeps the groups it already took.
+        docs = client.get_or_create_collection(
             f"{self.prefix}-docs", embedding_function=None, metadata={"kind": "manifest"}
         )
-        self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="kb-query")
-        self.reload_groups()
+        groups = self._list_groups(client)
+        # Chroma's count() is a round trip (~2 ms); cache it, invalidated by our own writes.
+        counts: dict[str, int] = {}
+        self.client, self._docs, self.groups, self._counts = client, docs, groups, counts
+
+    def reopen(self) -> None:
+        """See another process's writes (vectors included): a fresh embedded client (fresh_client),
+        or, against a Chroma server, the collections listed again."""
+        client = fresh_client(self.client)
+        if client is self.client:
+            self.reload_groups()
+        else:
+            self._bind(client)
 
     def reload_groups(self) -> None:
         """Find the ACL-group collections (another process may have created some)."""
-        dim = self.dim
+        for key, group in self._list_groups(self.client).items():
+            self.groups.setdefault(key, group)
         self._counts.clear()
-        for collection in self.client.list_collections():
+
+    def _list_groups(self, client: Any) -> dict[str, Group]:
+        dim = self.dim
+        groups: dict[str, Group] = {}
+        for collection in client.list_collections():
             meta = collection.metadata or {}
             if collection.name.startswith(f"{self.prefix}-g-") and meta.get("kind") == "chunks":
                 tokens = frozenset(json.loads(meta["acl"]))
                 if int(meta.get("dim", dim)) != dim:
                     raise ConfigError(f"collection {collection.name} holds {meta.get('dim')}-d vectors, not {dim}")
-                key = group_key(tokens)
-                if key not in self.groups:
-                    self.groups[key] = Group(key, tokens, collection)
+                groups[group_key(tokens)] = Group(group_key(tokens), tokens, collection)
+        return groups
 
     # --- groups -------------------------------------------------------------------------------
 
@@ -181,6 +220,18 @@ class VectorStore:
         if embeddings is None:
             return {}
         return {i: np.asarray(e, dtype=np.float32)[: self.dim] for i, e in zip(got["ids"], embeddings, strict=True)}
+
+    def chunks_by_ids(self, key: str, ids: Sequence[str]) -> list[StoredChunk]:
+        """Text and metadata of these chunks of one group (those that exist)."""
+        group = self.groups.get(key)
+        out: list[StoredChunk] = []
+        if group is None:
+            return out
+        for start in range(0, len(ids), PAGE):
+            got = group.collection.get(ids=list(ids[start : start + PAGE]), include=["documents", "metadatas"])
+            out += [StoredChunk(i, t or "", m or {}, key)
+                    for i, t, m in zip(got["ids"], got["documents"], got["metadatas"], strict=True)]
+        return out
 
     def iter_chunks(self) -> Iterator[StoredChunk]:
         for group in list(self.groups.values()):

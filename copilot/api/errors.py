@@ -13,7 +13,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from copilot.api.request_ids import RequestIds, request_id_of
-from copilot.core.errors import CopilotError, RateLimited
+from copilot.core.errors import Busy, CopilotError, RateLimited
 from copilot.core.logging import log_event
 
 
@@ -47,7 +47,7 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     out: dict[int | str, dict[str, Any]] = {}
     for status in statuses:
         entry: dict[str, Any] = {"model": ErrorResponse, "description": _MEANING.get(status, "error")}
-        if status == 429:
+        if status in (429, 503):
             entry["headers"] = {"Retry-After": {"description": "seconds until a retry may succeed",
                                                 "schema": {"type": "integer"}}}
         out[status] = entry
@@ -98,7 +98,7 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _copilot(_: Request, exc: CopilotError) -> JSONResponse:
         status = exc.status_code if exc.status_code < 500 else 503
         response = error_response(status, exc.code, exc.message)
-        if isinstance(exc, RateLimited):
+        if isinstance(exc, (RateLimited, Busy)):
             response.headers["Retry-After"] = str(exc.retry_after)
         elif status == 401:
             response.headers["WWW-Authenticate"] = "Bearer"

@@ -65,3 +65,15 @@ class RateLimited(CopilotError):
     def __init__(self, message: str, *, retry_after: int) -> None:
         super().__init__(message)
         self.retry_after = max(1, int(retry_after))
+
+
+class Busy(CopilotError):
+    """A shared resource (the knowledge base's writer lock) stayed taken longer than this request waits;
+    ``retry_after`` seconds is a fair guess for the next try. The API answers 503 with Retry-After."""
+
+    status_code = 503
+    code = "busy"
+
+    def __init__(self, message: str, *, code: str | None = None, retry_after: int) -> None:
+        super().__init__(message, code=code)
+        self.retry_after = max(1, int(retry_after))

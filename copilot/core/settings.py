@@ -21,6 +21,9 @@ class Settings(BaseSettings):
     chroma_path: Path | None = None
     chroma_host: str | None = None
     chroma_port: int = 8000
+    kb_write_wait_s: float = Field(
+        default=10.0, ge=0, description="an upload's wait for another ingest's writer lock; then 503 kb_busy"
+    )
 
     llm_provider: Literal["offline", "openai"] = "offline"
     openai_base_url: str | None = None

@@ -101,10 +101,11 @@ async def add_document(request: Request, runtime: RuntimeDep, principal: Princip
         raise PayloadTooLarge(f"document is over the {limit:,}-byte limit")
     from knowledge_base.indexer import ingest_upload
 
-    # Embedding takes a while: keep it off the event loop.
+    # Embedding takes a while: keep it off the event loop. Searches never wait for this writer.
     doc_id, status, chunks = await run_in_threadpool(
         ingest_upload, runtime.kb, filename, data, max_bytes=limit, screen=_refuse_instructions_to_the_model,
         max_chars=runtime.settings.max_document_chars, max_expansion=runtime.settings.max_expansion_ratio,
+        wait_s=runtime.settings.kb_write_wait_s,  # a CLI ingest holding the lock: 503 kb_busy, not a hang
     )
     return DocumentWritten(doc_id=doc_id, status=status, chunks=chunks)
 
@@ -186,4 +187,4 @@ def delete_document(doc_id: str, runtime: RuntimeDep, principal: PrincipalDep) -
 
     if not doc_id.strip():
         raise BadRequest("doc_id is required")
-    remove(runtime.kb, doc_id)
+    remove(runtime.kb, doc_id, wait_s=runtime.settings.kb_write_wait_s)
