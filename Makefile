@@ -43,10 +43,11 @@ serve: install-serve
 	$(BIN)/crm-copilot serve --host 127.0.0.1 --port 8000
 
 # Debian chromium + chromedriver + CJK fonts for the browser tests (tests/web skips them when absent).
+BROWSER_PKGS := chromium chromium-driver fonts-noto-cjk
 browser:
 	@command -v chromium >/dev/null && command -v chromedriver >/dev/null && fc-list | grep -qi 'Noto Sans CJK' \
-	  || { if [ "$$(id -u)" = 0 ]; then apt-get install -y -q chromium chromium-driver fonts-noto-cjk; \
-	       elif command -v sudo >/dev/null; then sudo apt-get install -y -q chromium chromium-driver fonts-noto-cjk; \
+	  || { if [ "$$(id -u)" = 0 ]; then apt-get install -y -q $(BROWSER_PKGS) || { apt-get update -q && apt-get install -y -q $(BROWSER_PKGS); }; \
+	       elif command -v sudo >/dev/null; then sudo apt-get install -y -q $(BROWSER_PKGS) || { sudo apt-get update -q && sudo apt-get install -y -q $(BROWSER_PKGS); }; \
 	       else echo "tests/web will be skipped: chromium/chromedriver missing and no root"; fi; }
 
 test: install lint browser
