@@ -416,6 +416,23 @@ def take_dates(t: Text, today: dt.date) -> When:
     )
     t.take(re.compile(rf"(?:in\s+)?(?P<name>{months.regex.pattern})(?:\s+(?P<y>\d{{4}}))?(?P<m>)", re.I), month)
 
+    def quarter(m: re.Match[str]) -> bool:
+        n = int(to_number(m.group("q") or m.group("qz")) or 0)
+        year = int(m.group("y") or m.group("y2") or today.year)
+        if not 1 <= n <= 4 or not dt.MINYEAR <= year <= dt.MAXYEAR:
+            return False
+        return add(_quarter(year, n - 1))
+
+    # A named calendar quarter of this year unless one is given: "Q4", "2027 Q1", "第四季度", "四季度".
+    t.take(
+        re.compile(
+            r"(?:(?P<y>\d{4})\s*(?:年\s*)?)?(?<![A-Za-z0-9])(?:q(?P<q>[1-4])|第?(?P<qz>[一二三四1-4])季度)(?![A-Za-z0-9])"
+            r"(?:\s+(?P<y2>\d{4}))?",
+            re.I,
+        ),
+        quarter,
+    )
+
     rel = Table(c["relative_dates"])
     rel_words = rel.regex.pattern
 

@@ -104,7 +104,7 @@ def _tables() -> dict[str, Table]:
         "ranking": Table(v["ranking"]),
         "rank_by": Table({True: v["rank_by_words"]}),
         "mine": Table({True: c["mine"]}),
-        "stop": Table({True: [*c["stop"], *c["person_markers"], *v["stop"]]}),
+        "stop": Table({True: [*c["stop"], *c["person_markers"], *v["stop"], *v.get("said", [])]}),
     }
 
 

@@ -383,14 +383,23 @@ def _describe_row(object_type: str, r: dict[str, Any], locale: str) -> tuple[str
             [str(r.get("account_name") or "***"), str(r.get("title") or ""), str(r.get("decision_role") or "")]
         )
     kind = KIND_LABEL[locale].get(str(r.get("kind")), str(r.get("kind")))
-    return str(r.get("subject")), " · ".join(
-        [
-            kind,
-            str(r.get("occurred_at", ""))[:16].replace("T", " "),
-            str(r.get("account_name") or ""),
-            ("负责人 " if zh else "owner ") + owner,
-        ]
-    )
+    parts = [
+        kind,
+        str(r.get("occurred_at", ""))[:16].replace("T", " "),
+        str(r.get("account_name") or ""),
+        ("负责人 " if zh else "owner ") + owner,
+    ]
+    said = _said(r.get("body"), zh)
+    return str(r.get("subject")), " · ".join([*parts, said] if said else parts)
+
+
+def _said(body: Any, zh: bool, limit: int = 160) -> str:
+    """What the activity says, so "客户在企业微信里说了什么" is answered by the rows themselves."""
+    text = " ".join(str(body or "").split())
+    if not text:
+        return ""
+    text = text if len(text) <= limit else text[: limit - 1] + "…"
+    return f"内容：{text}" if zh else f"said: {text}"
 
 
 def describe(rq: RecordQuery, locale: str) -> dict[str, str]:
