@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import math
 import threading
 import time
 import uuid
@@ -36,10 +37,11 @@ from copilot.core.settings import Settings
 from copilot.crm.permissions import AclScope, acl_scope
 from copilot.crm.principal import Principal
 from retrievers.embedding import Embedder, load_embedder
-from retrievers.lexical import CJK_CHAR, BM25Index
+from retrievers.lexical import CJK_CHAR, BM25Index, tokenize
 from retrievers.vector_store import LANG_SLOTS, VectorStore, group_key, lang_slot, make_client
 
 GENERATION_ID = "__generation__"
+ZH_SLOT = lang_slot("zh")  # the one language slot written in CJK script
 
 
 @dataclass(frozen=True)
@@ -98,6 +100,17 @@ class FusionWeights:
     # en→zh 0.71 → 0.86; the demo set keeps hit@5 1.00 in every language. False: the old global RRF.
     language_balanced: bool = True
     cross_language_lexical: float = 0.01
+    # Exact-token evidence across languages (KnowledgeIndex._exact_evidence). A rare query token that is
+    # written in another script than the question, or that occurs in a document of another script
+    # ("mpuniq", "LC-3015", "DeviceCloud" inside Chinese text; "华为" inside an English manual), is a name or
+    # a code: language-neutral evidence, unlike ordinary same-language words (which keep the 0.01 nudge
+    # above). So is a chunk holding every word of a question whose words are all rare (a search for a name
+    # or a code: the document language detector may call "正文 mpuniq。" English). A chunk whose such tokens
+    # carry at least ``exact_min_coverage`` of the question's IDF mass is put first, whatever its language.
+    # Rare: in at most ``exact_max_df`` of the visible chunks. Ordinary questions never reach the share
+    # (eval.retrieval, demo and mixed-KB sets: every metric unchanged).
+    exact_min_coverage: float = 0.5
+    exact_max_df: float = 0.01
     # Weight of the BM25 list for the glossary's other-language terms (KnowledgeIndex.glossary), if any.
     glossary: float = 0.5
 
@@ -378,7 +391,8 @@ class KnowledgeIndex:
                     (w.lexical_latin if t_latin else w.lexical,
                      [cid for cid, _ in bm25.search(translated, allowed, n)], True),
                 ]
-            return self._balanced(sides, vector_scores, records, per_document, k)
+            exact = self._exact_evidence(query, bm25, allowed, records)
+            return self._balanced(sides, vector_scores, records, per_document, k, exact)
         fused: dict[str, float] = {}
         for weight, ranked in ((wv, vector_ranked), (wl, lexical_ranked)):
             for rank, cid in enumerate(ranked):
@@ -395,6 +409,7 @@ class KnowledgeIndex:
         records: Mapping[str, StoredRecord],
         per_document: int | None,
         k: int,
+        exact: Mapping[str, float] | None = None,
     ) -> list[SearchHit]:
         """Language-balanced fusion (see FusionWeights.language_balanced). ``sides``: (weight, ranked chunk
         ids, is_lexical) — the query's vector and BM25 lists, and the translated query's when there is one."""
@@ -418,22 +433,66 @@ class KnowledgeIndex:
         pools: dict[int, list[str]] = {}
         for cid in fused:
             pools.setdefault(slot(cid), []).append(cid)
-        key: dict[str, tuple[int, float, str]] = {}
+        exact = exact or {}
+        for cid in exact:  # an exact-token chunk neither side ranked still competes
+            if cid in records and cid not in fused:
+                fused[cid] = 0.0
+                pools.setdefault(slot(cid), []).append(cid)
+        key: dict[str, tuple[int, float, float, str]] = {}
         for pool in pools.values():
             pool.sort(key=lambda cid: (-fused[cid], cid))
             for rank, cid in enumerate(pool):
                 # A chunk only BM25 found has no cosine here: it sorts after its rank peers that have one.
                 across = vector_scores.get(cid, -1.0) + w.cross_language_lexical * lexical_credit.get(cid, 0.0)
-                key[cid] = (rank, -across, cid)
+                coverage = exact.get(cid, 0.0)
+                if coverage >= w.exact_min_coverage:  # names and codes first, in any language
+                    key[cid] = (-1, -coverage, -across, cid)
+                else:
+                    key[cid] = (rank, 0.0, -across, cid)
         order = _limit_per_document(sorted(key, key=key.__getitem__), records, per_document, k)
         # Scores: the within-language fusion score (1.0 = first for both sides), never rising down the list.
         best = sum(weight for weight, ranked, _ in sides if ranked) / (w.rrf_k + 1) or 1.0
         hits: list[SearchHit] = []
         ceiling = 1.0
         for cid in order:
-            ceiling = min(ceiling, fused[cid] / best)
+            ceiling = min(ceiling, max(fused[cid] / best, exact.get(cid, 0.0)))
             hits.append(self._hit(records[cid], ceiling))
         return hits
+
+    def _exact_evidence(
+        self, query: str, bm25: BM25Index, allowed: Sequence[int], records: Mapping[str, StoredRecord]
+    ) -> dict[str, float]:
+        """Chunk id -> share of the question's IDF mass carried by its language-neutral exact tokens
+        (see FusionWeights.exact_min_coverage); only chunks with some such token appear."""
+        terms = set(tokenize(query))
+        if not terms:
+            return {}
+        n_visible, found = bm25.chunks_with(terms, allowed)
+        if not n_visible:
+            return {}
+        query_cjk = not is_latin_query(query)
+        idf = {t: math.log(1 + (n_visible - len(ids) + 0.5) / (len(ids) + 0.5)) for t, ids in found.items() if ids}
+        total = sum(idf.get(t, math.log(1 + (n_visible + 0.5) / 0.5)) for t in terms)  # unseen words count too
+        rare = max(1.0, self.weights.exact_max_df * n_visible)
+        evidence: dict[str, float] = {}
+        rare_ids = {t: set(ids) for t, ids in found.items() if ids and len(ids) <= rare}
+        if len(rare_ids) == len(terms):  # every word of the question is rare: a name/code search
+            for cid in set.intersection(*rare_ids.values()):
+                evidence[cid] = 1.0  # it holds them all: exact whatever the script
+        for term, ids in found.items():
+            if term not in rare_ids:
+                continue
+            term_cjk = CJK_CHAR.search(term) is not None
+            # Written in another script than the question, or found in a chunk of another script: a name.
+            neutral = term_cjk != query_cjk or any(
+                (lang_slot(str(records[c].metadata.get("lang", ""))) == ZH_SLOT) != term_cjk
+                for c in ids if c in records
+            )
+            if neutral:
+                for cid in ids:
+                    if evidence.get(cid) != 1.0:
+                        evidence[cid] = evidence.get(cid, 0.0) + idf[term] / total
+        return evidence
 
     def _lang_sum(self, group_keys: set[str], slot: int) -> tuple[np.ndarray, int]:
         if self._sums is None:  # per (group, language): rebuilt after a write, not per search

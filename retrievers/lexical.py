@@ -137,6 +137,26 @@ class BM25Index:
             self._frozen[term] = frozen
         return frozen
 
+    def chunks_with(
+        self, terms: Iterable[str], allowed_groups: Sequence[int] | None
+    ) -> tuple[int, dict[str, list[str]]]:
+        """How many rows the asker may read, and for each term the live chunk ids among them that contain it
+        (read-only; for the exact-token evidence in retrievers.hybrid)."""
+        n = min(len(self._groups), len(self._alive))
+        groups = np.asarray(self._groups[:n], dtype=np.int64)
+        mask = np.asarray(self._alive[:n], dtype=bool)
+        if allowed_groups is not None:
+            mask &= np.isin(groups, np.asarray(list(allowed_groups), dtype=np.int64))
+        found: dict[str, list[str]] = {}
+        for term in terms:
+            posting = self._posting(term)
+            if posting is None:
+                continue
+            rows = posting[0]
+            rows = rows[rows < n]
+            found[term] = [self.ids[r] for r in rows[mask[rows]]]
+        return int(np.count_nonzero(mask)), found
+
     def search(
         self, query: str, allowed_groups: Sequence[int] | None, k: int
     ) -> list[tuple[str, float]]:
