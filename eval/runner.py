@@ -18,31 +18,22 @@ from typing import TYPE_CHECKING, Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from eval import conversation_eval, instruction_checks, lookup_eval, retrieval, router_eval, skills_eval
+from eval import leak_eval, retrieval, router_eval
+from eval.suites import turn_suite
 
 if TYPE_CHECKING:
     from copilot.service.runtime import Runtime
 
-
-
-def skills_suite(runtime: Runtime) -> dict[str, Any]:
-    """The skills suite (eval/skills_eval.py) with the user-phrased requests judged on instruction following
-    next to it (eval/instruction_checks.py: ``<skill>.users.*``, advisory, no gate). Composed here, above
-    both, so neither module imports the other."""
-    out = skills_eval.run_suite(runtime)
-    users, rows = instruction_checks.run_users(runtime, instruction_checks.SKILLS)
-    out["metrics"].update(users)
-    out["cases"].extend(rows)
-    return out
-
-
-# Suite name → its entry. Each module owns its dataset under eval/datasets/.
+# The suites, in report order. Each turn suite runs every dataset naming it (eval/datasets, ``suite:``).
+SKILL_SUITES = ("record_qa", "troubleshoot", "reply_suggestion", "marketing_copy", "next_best_action",
+                "ticket_lookup", "record_lookup")
 SUITES: dict[str, Callable[[Runtime], dict[str, Any]]] = {
-    "conversation": conversation_eval.run_suite,
-    "lookups": lookup_eval.harness_suite,
-    "retrieval": retrieval.run_suite,
     "router": router_eval.run_suite,
-    "skills": skills_suite,
+    "retrieval": retrieval.run_suite,
+    **{name: turn_suite(name) for name in SKILL_SUITES},
+    "conversation": turn_suite("conversation"),
+    "instructions": turn_suite("instructions"),
+    "leak": leak_eval.run_suite,
 }
 DEFAULT_TOLERANCE = 0.02
 
@@ -55,6 +46,7 @@ class SuiteReport:
     cases: list[dict[str, Any]] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    charts: dict[str, Any] = field(default_factory=dict)
 
     @property
     def passed(self) -> bool:
@@ -75,6 +67,13 @@ def check_gates(metrics: dict[str, float], gates: dict[str, dict[str, float]]) -
 
 
 def run_suites(runtime: Runtime, names: list[str] | None = None) -> list[SuiteReport]:
+    from eval.cases import datasets
+
+    unknown = sorted({d.suite for d in datasets()} - set(SUITES))
+    if unknown:
+        from copilot.core.errors import BadRequest
+
+        raise BadRequest(f"datasets name unknown suites {unknown}; known suites: {', '.join(SUITES)}")
     reports = []
     for name in names or list(SUITES):
         if name not in SUITES:
@@ -93,6 +92,7 @@ def run_suites(runtime: Runtime, names: list[str] | None = None) -> list[SuiteRe
                 cases=raw.get("cases", []),
                 failures=check_gates(metrics, gates),
                 seconds=round(time.perf_counter() - t0, 2),
+                charts=raw.get("charts", {}),
             )
         )
     return reports
@@ -100,7 +100,7 @@ def run_suites(runtime: Runtime, names: list[str] | None = None) -> list[SuiteRe
 
 def compare(reports: list[SuiteReport], baseline: dict[str, Any], tolerance: float = DEFAULT_TOLERANCE) -> list[str]:
     """Metrics that got worse than the baseline by more than ``tolerance`` (all metrics: higher is
-    better, except names ending in ``_leaks``, ``_violations``, ``_ms`` or ``banned_terms``)."""
+    better, except names ending in ``leaks``, ``errors``, ``_hits``, ``_violations``, ``_ms`` or ``banned_terms``)."""
     regressions = []
     for report in reports:
         before = baseline.get("suites", {}).get(report.name, {}).get("metrics", {})
@@ -109,7 +109,9 @@ def compare(reports: list[SuiteReport], baseline: dict[str, Any], tolerance: flo
             if new is None:
                 regressions.append(f"{report.name}.{name}: missing (was {old})")
                 continue
-            lower_is_better = name.endswith(("_leaks", "_violations", "_ms", "banned_terms"))
+            lower_is_better = name.endswith(
+                ("_leaks", "_violations", "_ms", "banned_terms", ".leaks", ".errors", "_hits", "_not_retrieved")
+            )
             if name.endswith("_ms"):
                 continue  # timings are noisy; bench/ measures speed
             worse = (new - old) if lower_is_better else (old - new)
