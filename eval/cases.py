@@ -208,9 +208,24 @@ Assertion = Annotated[
 ]
 
 
+class Review(Closed):
+    """What a draft case came from (``crm-copilot eval from-feedback``): the user's thumbs-down, the answer
+    they got and what it was built from. A reviewer turns it into assertions, then deletes this block."""
+
+    trace_id: str
+    rating: str = "down"
+    comment: str | None = None
+    answer: str = ""
+    skill: str | None = None
+    template: str | None = None
+    retrieved: list[str] = Field(default_factory=list)  # cited documents and records
+    rated_at: str | None = None
+
+
 class Case(Closed):
     id: str = Field(min_length=1)
     description: str | None = None  # the reviewer's reading: why this is the expected answer
+    review: Review | None = None  # a draft from feedback, not yet reviewed
     vars: Vars
     assertions: list[Assertion] = Field(default_factory=list, alias="assert")
     tags: list[str] = Field(default_factory=list)

@@ -117,12 +117,21 @@ def _formats(value: Any) -> set[str]:
         return set()
     if isinstance(value, Decimal | float | int):
         v = float(value)
+        if abs(v) < 1000:  # a percentage or a small count: as a percentage only ("28" is in every date)
+            return {f"{v:g}%", f"{v:.1f}%"} if v else set()
         out = {f"{v:,.0f}", f"{v:.0f}", f"{v:,.2f}", format_money(v, "zh"), format_money(v, "en")}
         return {s for s in out if len(s.strip("¥RMB ,.0")) >= 2}  # skip trivial numbers ("0", "1")
     if isinstance(value, dt.date | dt.datetime):
         return {value.isoformat()[:10]}
     s = str(value)
     return {s} if len(s) >= 2 else set()
+
+
+def _appears(shown: str, said: str) -> bool:
+    """``shown`` in ``said`` as a whole number (not the tail of a longer one: 28 in 2028 or 1,280)."""
+    if not shown[:1].isdigit():
+        return shown in said
+    return re.search(r"(?<![\d,.])" + re.escape(shown) + r"(?![\d]|[,.]\d)", said) is not None
 
 
 def referenced(result: SkillResult) -> set[str]:
@@ -151,7 +160,7 @@ def fls_leaks(session: Session, principal: Principal, result: SkillResult) -> li
         record = session.get(model, int(rid))
         for name in sorted(hidden):
             for shown in _formats(getattr(record, name, None)):
-                if shown in said:
+                if _appears(shown, said):
                     leaks.append(f"{ref}.{name}={shown}")
     return leaks
 

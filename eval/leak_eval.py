@@ -54,8 +54,11 @@ def load_probes(path: Path = PROBES_FILE) -> dict[str, Any]:
 def forbidden_records(session: Session, probes: dict[str, Any]) -> list[tuple[str, str, int]]:
     out = []
     for user, by_type in probes["users"].items():
+        uid = session.execute(text("SELECT id FROM users WHERE username = :u"), {"u": user}).scalar_one()
         for object_type, sql in by_type.items():
-            ids = [int(r[0]) for r in session.execute(text(f"{sql} ORDER BY id"))]  # trusted dataset SQL
+            # Nobody on a record's own team is a stranger to it: the team clause goes on every query.
+            full = f"{sql} AND {probes['not_team'].format(type=object_type, uid=int(uid))} ORDER BY id"
+            ids = [int(r[0]) for r in session.execute(text(full))]  # trusted dataset SQL
             out += [(user, object_type, i) for i in ids[:PROBES]]
     return out
 

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from eval import leak_eval, retrieval, router_eval
+from eval import leak_eval, retrieval, router_eval, versions
 from eval.suites import turn_suite
 
 if TYPE_CHECKING:
@@ -34,6 +34,7 @@ SUITES: dict[str, Callable[[Runtime], dict[str, Any]]] = {
     "conversation": turn_suite("conversation"),
     "instructions": turn_suite("instructions"),
     "leak": leak_eval.run_suite,
+    "versions": versions.sweep_suite,
 }
 DEFAULT_TOLERANCE = 0.02
 
@@ -120,18 +121,62 @@ def compare(reports: list[SuiteReport], baseline: dict[str, Any], tolerance: flo
     return regressions
 
 
+def _n_cases(report: SuiteReport) -> int:
+    """Cases run (a set run twice, named and routed, counts twice; the leak matrix counts its turns)."""
+    n = sum(v for k, v in report.metrics.items() if k.endswith((".cases", ".n")) and not k.startswith("all."))
+    if "matrix.turns" in report.metrics:
+        n += report.metrics["matrix.turns"] + report.metrics.get("kb.searches", 0)
+    return int(n) or len(report.cases)
+
+
 def to_json(reports: list[SuiteReport], regressions: list[str]) -> dict[str, Any]:
     return {
         "generated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "passed": all(r.passed for r in reports) and not regressions,
         "regressions": regressions,
-        "suites": {r.name: asdict(r) | {"passed": r.passed} for r in reports},
+        "suites": {r.name: asdict(r) | {"passed": r.passed, "n_cases": _n_cases(r)} for r in reports},
     }
 
 
+def charts_of(payload: dict[str, Any]) -> dict[str, str]:
+    """The report's charts as inline SVG (eval/charts.py)."""
+    from markupsafe import Markup
+
+    from eval import charts
+
+    suites = payload.get("suites", {})
+    out: dict[str, str] = {}
+    by_version: dict[str, dict[str, float]] = dict(suites.get("versions", {}).get("charts", {}).get("versions", {}))
+    for comparison in payload.get("comparisons", []):
+        for side in ("a", "b"):
+            values = [d[side] for d in comparison["delta"] if d["metric"].endswith(".pass_rate") and d[side] is not None]
+            if values:
+                ref = comparison[side]
+                by_version.setdefault(comparison["template"], {})[ref.split("@", 1)[1]] = sum(values) / len(values)
+    if by_version:
+        out["versions"] = charts.bars(by_version, "pass rate of each skill's cases, by template version")
+    for key, confusion in suites.get("router", {}).get("charts", {}).items():
+        if key.startswith("confusion:"):
+            name = key.split(":", 1)[1]
+            out[key] = charts.heatmap(confusion, f"router confusion ({name}.yaml): rows expected, columns predicted")
+    samples: dict[str, list[float]] = {}
+    for name, suite in suites.items():
+        for case in suite.get("cases", []):
+            ms = case.get("ms")
+            if not isinstance(ms, int | float):
+                continue
+            skill = "kb_search" if name == "retrieval" else case.get("skill")
+            if skill:
+                samples.setdefault(str(skill), []).append(float(ms))
+    if samples:
+        out["latency"] = charts.latency(samples, "latency per skill (one turn, ms): box = quartiles, whisker = p90")
+    return {k: Markup(v) for k, v in out.items() if v}  # noqa: S704 (our own SVG, every text escaped)
+
+
 def write_html(payload: dict[str, Any], path: Path) -> None:
-    env = Environment(loader=PackageLoader("eval", "templates"), autoescape=select_autoescape(["html"]))
-    path.write_text(env.get_template("report.html.j2").render(report=payload), encoding="utf-8")
+    env = Environment(loader=PackageLoader("eval", "templates"), autoescape=select_autoescape(["html", "j2"]))
+    html = env.get_template("report.html.j2").render(report=payload, charts=charts_of(payload))
+    path.write_text(html, encoding="utf-8")
 
 
 def write_json(payload: dict[str, Any], path: Path) -> None:
