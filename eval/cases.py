@@ -22,6 +22,9 @@ silently ignored check. Files in the old dialects are refused with the converter
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -31,6 +34,22 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 SCHEMA = "crm-copilot-eval/1"
 DATASETS = Path(__file__).parent / "datasets"
 PAGE_PATTERN = r"^[a-z_]+(:[0-9]+)?$"
+_EVERY: ContextVar[int] = ContextVar("eval_sample_every", default=1)
+
+
+@contextmanager
+def sampling(every: int) -> Iterator[None]:
+    """Within: every dataset loads only every ``every``-th case (the quick gated subset of ``make test``
+    and ``eval run --quick``); the gates are the same, on fewer cases."""
+    token = _EVERY.set(max(1, every))
+    try:
+        yield
+    finally:
+        _EVERY.reset(token)
+
+
+def sample_every() -> int:
+    return _EVERY.get()
 
 
 class Closed(BaseModel):
@@ -294,6 +313,23 @@ def _strip_lines(value: Any) -> Any:
     return value
 
 
+def _line_of(item: Any, loc: tuple[Any, ...]) -> int:
+    """The line of the innermost mapping on the error's path (the misspelt assertion, not just its case)."""
+    line = item.get("__line__", 0) if isinstance(item, dict) else 0
+    node = item
+    for part in loc:
+        key = "assert" if part == "assertions" else part
+        if isinstance(node, dict) and key in node:
+            node = node[key]
+        elif isinstance(node, list) and isinstance(key, int) and key < len(node):
+            node = node[key]
+        else:
+            continue  # a discriminator tag in the path ("facts"): not a key of the data
+        if isinstance(node, dict):
+            line = node.get("__line__", line)
+    return int(line)
+
+
 def read_yaml(path: Path) -> Any:
     """The file as plain data (no line markers)."""
     return _strip_lines(yaml.load(path.read_text(encoding="utf-8"), Loader=_LineLoader))  # noqa: S506 (SafeLoader)
@@ -315,12 +351,13 @@ def load_dataset(path: Path) -> Dataset:
         try:
             case = Case.model_validate(_strip_lines(item))
         except ValidationError as exc:
-            problems = "; ".join(
-                f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors(include_url=False)
-            )
-            raise CaseError(f"{path}:{line}: case {cid!r}: {problems}") from None
+            errors = exc.errors(include_url=False)
+            problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in errors)
+            where = _line_of(item, errors[0]["loc"]) if errors else line
+            raise CaseError(f"{path}:{where}: case {cid!r}: {problems}") from None
         case.line = line
         cases.append(case)
+    cases = cases[:: sample_every()]
     header = {k: v for k, v in _strip_lines(raw).items() if k != "cases"}
     try:
         return Dataset.model_validate({**header, "cases": cases, "path": path})

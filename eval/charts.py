@@ -64,7 +64,8 @@ def heatmap(confusion: Mapping[str, Mapping[str, int]], title: str) -> str:
     cell, left, top = 34, 130, 110
     size = cell * len(labels)
     body = [f'<text x="4" y="14" {FONT} font-weight="bold">{escape(title)}</text>',
-            f'<text x="{left + size / 2}" y="30" {FONT} text-anchor="middle">predicted →</text>']
+            f'<text x="{left + size / 2}" y="{top + size + 18}" {FONT} text-anchor="middle">predicted → '
+            f'(green: right, red: routed elsewhere; shade: share of the row)</text>']
     for j, label in enumerate(labels):
         x = left + j * cell + cell / 2
         body.append(f'<text transform="translate({x + 4:.1f},{top - 6}) rotate(-55)" {FONT}>{escape(label)}</text>')
@@ -87,7 +88,7 @@ def heatmap(confusion: Mapping[str, Mapping[str, int]], title: str) -> str:
                 color = "#fff" if share > 0.5 else "#222"
                 body.append(f'<text x="{left + j * cell + cell / 2:.1f}" y="{y + cell / 2 + 4:.1f}" {FONT} '
                             f'text-anchor="middle" fill="{color}">{n}</text>')
-    return _svg(left + size + 20, top + size + 30, body, title)
+    return _svg(max(left + size + 20, 420), top + size + 30, body, title)
 
 
 def _quantile(values: Sequence[float], q: float) -> float:

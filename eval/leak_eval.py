@@ -28,6 +28,7 @@ from sqlalchemy import text
 
 from copilot.core.errors import CopilotError
 from copilot.crm.principal import load_principal
+from eval.cases import sample_every
 from eval.judge import fls_leaks, referenced
 from eval.suites import turn_suite
 from skills.base import PageContext, SkillRequest
@@ -59,7 +60,7 @@ def forbidden_records(session: Session, probes: dict[str, Any]) -> list[tuple[st
             # Nobody on a record's own team is a stranger to it: the team clause goes on every query.
             full = f"{sql} AND {probes['not_team'].format(type=object_type, uid=int(uid))} ORDER BY id"
             ids = [int(r[0]) for r in session.execute(text(full))]  # trusted dataset SQL
-            out += [(user, object_type, i) for i in ids[:PROBES]]
+            out += [(user, object_type, i) for i in ids[: PROBES if sample_every() == 1 else 1]]
     return out
 
 
@@ -134,7 +135,7 @@ def kb_matrix(runtime: Runtime, probes: dict[str, Any]) -> tuple[int, int, list[
         for user, roles in probes["roles"].items():
             principal = load_principal(session, user)
             forbidden = {d for d, m in docs.items() if not may_read_doc(m, roles, probes["departments"][user])}
-            for doc in sorted(forbidden):
+            for doc in sorted(forbidden)[:: sample_every()]:
                 query = str(docs[doc].get("title") or doc)[:100]
                 hits = runtime.assistant.search_knowledge(session, principal, query, 10, per_document=None)
                 searches += 1

@@ -182,6 +182,7 @@ def convert_conversation_case(c: dict[str, Any]) -> dict[str, Any]:
         return _clean({"message": str(t["message"]), "page": t.get("context"), "inputs": t.get("input") or {},
                        "skill": t.get("skill")})
 
+    turn(last)  # its keys are checked like the others'
     v = _clean({"persona": persona, "conversation": [turn(t) for t in turns[:-1]], "message": str(last["message"]),
                 "page": last.get("context"), "inputs": last.get("input") or {}})
     expect = dict(c["expect"])
