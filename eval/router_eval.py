@@ -34,10 +34,12 @@ USERS_DATASET = Path(__file__).parent / "datasets" / "router_users.yaml"
 def load_labelled(path: Path) -> list[Labelled]:
     """A router dataset of the case schema as the router's labelled items: the message, the page's type,
     the asker's one role (absent: admin) and the ``skill`` assertion's label."""
-    from eval.cases import SkillIs, load_dataset
+    from eval.cases import SkillIs, load_dataset, sampling
 
     items = []
-    for case in load_dataset(path).cases:
+    with sampling(1):  # the router scores 200-odd utterances in seconds: always all of them
+        loaded = load_dataset(path)
+    for case in loaded.cases:
         label = case.first(SkillIs)
         if label is None:
             raise ValueError(f"{path}:{case.line}: router case {case.id!r} needs a skill assertion")

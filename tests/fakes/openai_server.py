@@ -380,7 +380,7 @@ def _embedding(text: str, dims: int = 16) -> list[float]:
     for word in text.lower().split() or [""]:
         h = hashlib.sha1(word.encode()).digest()
         for i in range(dims):
-            vec[i] += (h[i % len(h)] - 127.5) / 127.5
+            vec[i] += h[i % len(h)] / 255.0
     norm = math.sqrt(sum(v * v for v in vec)) or 1.0
     return [v / norm for v in vec]
 
