@@ -221,8 +221,25 @@ class NoLeak(Base):
 
 
 Assertion = Annotated[
-    SkillIs | Refused | Facts | Citations | RetrievedIds | TopAction | Filters | RecordSet | Record | Method
-    | InputsKept | Language | Count | Length | Channel | NeedsChoice | Grounded | NoBannedTerm | NoLeak,
+    SkillIs
+    | Refused
+    | Facts
+    | Citations
+    | RetrievedIds
+    | TopAction
+    | Filters
+    | RecordSet
+    | Record
+    | Method
+    | InputsKept
+    | Language
+    | Count
+    | Length
+    | Channel
+    | NeedsChoice
+    | Grounded
+    | NoBannedTerm
+    | NoLeak,
     Field(discriminator="type"),
 ]
 
@@ -319,9 +336,9 @@ def _line_of(item: Any, loc: tuple[Any, ...]) -> int:
     node = item
     for part in loc:
         key = "assert" if part == "assertions" else part
-        if isinstance(node, dict) and key in node:
-            node = node[key]
-        elif isinstance(node, list) and isinstance(key, int) and key < len(node):
+        if (isinstance(node, dict) and key in node) or (
+            isinstance(node, list) and isinstance(key, int) and key < len(node)
+        ):
             node = node[key]
         else:
             continue  # a discriminator tag in the path ("facts"): not a key of the data
@@ -332,12 +349,12 @@ def _line_of(item: Any, loc: tuple[Any, ...]) -> int:
 
 def read_yaml(path: Path) -> Any:
     """The file as plain data (no line markers)."""
-    return _strip_lines(yaml.load(path.read_text(encoding="utf-8"), Loader=_LineLoader))  # noqa: S506 (SafeLoader)
+    return _strip_lines(yaml.load(path.read_text(encoding="utf-8"), Loader=_LineLoader))
 
 
 def load_dataset(path: Path) -> Dataset:
     try:
-        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_LineLoader)  # noqa: S506 (a SafeLoader)
+        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_LineLoader)
     except (OSError, yaml.YAMLError) as exc:
         raise CaseError(f"{path}: {exc}") from exc
     if not isinstance(raw, dict) or raw.get("schema") != SCHEMA:

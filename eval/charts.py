@@ -44,15 +44,23 @@ def bars(groups: Mapping[str, Mapping[str, float]], title: str, y_max: float = 1
         for i, (name, value) in enumerate(series.items()):
             h = max(0.0, min(value, y_max)) / y_max * plot_h
             y = top + plot_h - h
-            body.append(f'<rect x="{x:.1f}" y="{y:.1f}" width="{bar_w - 3}" height="{h:.1f}" '
-                        f'fill="{PALETTE[i % len(PALETTE)]}"><title>{escape(group)} {escape(name)}: {value:.3f}</title></rect>')
-            body.append(f'<text x="{x + (bar_w - 3) / 2:.1f}" y="{y - 3:.1f}" {FONT} font-size="9" '
-                        f'text-anchor="middle">{value:.2f}</text>')
-            body.append(f'<text x="{x + (bar_w - 3) / 2:.1f}" y="{top + plot_h + 12}" {FONT} font-size="9" '
-                        f'text-anchor="middle">{escape(name)}</text>')
+            body.append(
+                f'<rect x="{x:.1f}" y="{y:.1f}" width="{bar_w - 3}" height="{h:.1f}" '
+                f'fill="{PALETTE[i % len(PALETTE)]}"><title>{escape(group)} {escape(name)}: {value:.3f}</title></rect>'
+            )
+            body.append(
+                f'<text x="{x + (bar_w - 3) / 2:.1f}" y="{y - 3:.1f}" {FONT} font-size="9" '
+                f'text-anchor="middle">{value:.2f}</text>'
+            )
+            body.append(
+                f'<text x="{x + (bar_w - 3) / 2:.1f}" y="{top + plot_h + 12}" {FONT} font-size="9" '
+                f'text-anchor="middle">{escape(name)}</text>'
+            )
             x += bar_w
-        body.append(f'<text x="{(start + x) / 2:.1f}" y="{top + plot_h + 28}" {FONT} text-anchor="middle" '
-                    f'font-weight="bold">{escape(group)}</text>')
+        body.append(
+            f'<text x="{(start + x) / 2:.1f}" y="{top + plot_h + 28}" {FONT} text-anchor="middle" '
+            f'font-weight="bold">{escape(group)}</text>'
+        )
         x += gap
     return _svg(int(width), height, body, title)
 
@@ -63,9 +71,11 @@ def heatmap(confusion: Mapping[str, Mapping[str, int]], title: str) -> str:
         return ""
     cell, left, top = 34, 130, 110
     size = cell * len(labels)
-    body = [f'<text x="4" y="14" {FONT} font-weight="bold">{escape(title)}</text>',
-            f'<text x="{left + size / 2}" y="{top + size + 18}" {FONT} text-anchor="middle">predicted → '
-            f'(green: right, red: routed elsewhere; shade: share of the row)</text>']
+    body = [
+        f'<text x="4" y="14" {FONT} font-weight="bold">{escape(title)}</text>',
+        f'<text x="{left + size / 2}" y="{top + size + 18}" {FONT} text-anchor="middle">predicted → '
+        f"(green: right, red: routed elsewhere; shade: share of the row)</text>",
+    ]
     for j, label in enumerate(labels):
         x = left + j * cell + cell / 2
         body.append(f'<text transform="translate({x + 4:.1f},{top - 6}) rotate(-55)" {FONT}>{escape(label)}</text>')
@@ -82,12 +92,16 @@ def heatmap(confusion: Mapping[str, Mapping[str, int]], title: str) -> str:
                 fill = f"rgba(46,125,50,{0.15 + 0.85 * share:.2f})"
             else:
                 fill = f"rgba(198,40,40,{0.2 + 0.8 * share:.2f})"
-            body.append(f'<rect x="{left + j * cell}" y="{y}" width="{cell - 1}" height="{cell - 1}" fill="{fill}">'
-                        f'<title>{escape(row)} → {escape(col)}: {n}</title></rect>')
+            body.append(
+                f'<rect x="{left + j * cell}" y="{y}" width="{cell - 1}" height="{cell - 1}" fill="{fill}">'
+                f"<title>{escape(row)} → {escape(col)}: {n}</title></rect>"
+            )
             if n:
                 color = "#fff" if share > 0.5 else "#222"
-                body.append(f'<text x="{left + j * cell + cell / 2:.1f}" y="{y + cell / 2 + 4:.1f}" {FONT} '
-                            f'text-anchor="middle" fill="{color}">{n}</text>')
+                body.append(
+                    f'<text x="{left + j * cell + cell / 2:.1f}" y="{y + cell / 2 + 4:.1f}" {FONT} '
+                    f'text-anchor="middle" fill="{color}">{n}</text>'
+                )
     return _svg(max(left + size + 20, 420), top + size + 30, body, title)
 
 
@@ -118,12 +132,19 @@ def latency(samples: Mapping[str, Sequence[float]], title: str) -> str:
         q1, med, q3 = _quantile(values, 0.25), statistics.median(values), _quantile(values, 0.75)
         lo, p90 = min(values), _quantile(values, 0.9)
         color = PALETTE[i % len(PALETTE)]
-        body.append(f'<text x="{left - 6}" y="{y + 4:.1f}" {FONT} text-anchor="end">{escape(name)} (n={len(values)})</text>')
+        body.append(
+            f'<text x="{left - 6}" y="{y + 4:.1f}" {FONT} text-anchor="end">{escape(name)} (n={len(values)})</text>'
+        )
         body.append(f'<line x1="{sx(lo):.1f}" x2="{sx(p90):.1f}" y1="{y:.1f}" y2="{y:.1f}" stroke="#555"/>')
-        body.append(f'<rect x="{sx(q1):.1f}" y="{y - 8:.1f}" width="{max(1.0, sx(q3) - sx(q1)):.1f}" height="16" '
-                    f'fill="{color}" fill-opacity="0.6" stroke="#333"><title>{escape(name)}: median {med:.0f} ms, '
-                    f'p90 {p90:.0f} ms</title></rect>')
-        body.append(f'<line x1="{sx(med):.1f}" x2="{sx(med):.1f}" y1="{y - 8:.1f}" y2="{y + 8:.1f}" stroke="#000" stroke-width="2"/>')
+        body.append(
+            f'<rect x="{sx(q1):.1f}" y="{y - 8:.1f}" width="{max(1.0, sx(q3) - sx(q1)):.1f}" height="16" '
+            f'fill="{color}" fill-opacity="0.6" stroke="#333"><title>{escape(name)}: median {med:.0f} ms, '
+            f"p90 {p90:.0f} ms</title></rect>"
+        )
+        body.append(
+            f'<line x1="{sx(med):.1f}" x2="{sx(med):.1f}" y1="{y - 8:.1f}" y2="{y + 8:.1f}" '
+            'stroke="#000" stroke-width="2"/>'
+        )
         for v in values:
             if v > p90:
                 body.append(f'<circle cx="{sx(v):.1f}" cy="{y:.1f}" r="2" fill="#333"/>')

@@ -37,7 +37,7 @@ class Outcome:
 
     principal: Principal
     result: SkillResult | None = None
-    error: CopilotError | None = None
+    error: Exception | None = None  # a refusal (CopilotError) or a crash
     previous: SkillResult | None = None
     ms: float = 0.0
     stored: dict[str, Any] = field(default_factory=dict)  # the turn as the store kept it (record, inputs)
@@ -62,7 +62,10 @@ def run(runtime: Runtime, session: Session, case: Case, skill: str | None, *, ke
     for t in case.vars.conversation:
         request = SkillRequest(message=_option_reply(t.message, previous), context=page(t.page), input=dict(t.inputs))
         previous = runtime.assistant.turn(
-            session, principal, request, skill=t.skill,
+            session,
+            principal,
+            request,
+            skill=t.skill,
             conversation_id=previous.conversation_id if previous else None,
         )
     v = case.vars
@@ -76,6 +79,9 @@ def run(runtime: Runtime, session: Session, case: Case, skill: str | None, *, ke
             session, principal, request, skill=skill, conversation_id=previous.conversation_id if previous else None
         )
     except CopilotError as exc:
+        out.error = exc
+    except Exception as exc:  # noqa: BLE001  (a crash is this case's failure, counted in errors, not the run's end)
+        session.rollback()
         out.error = exc
     out.ms = round((time.perf_counter() - t0) * 1000, 1)
     session.commit()  # the turns' audit rows, as the API commits them

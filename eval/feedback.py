@@ -50,7 +50,11 @@ def draft_case(session: Session, fb: Feedback) -> dict[str, Any] | None:
         vars_["inputs"] = dict(turn.input)
     if earlier:
         vars_["conversation"] = [
-            {k: v for k, v in {"message": t.message, "page": _page(t), "inputs": dict(t.input or {}) or None}.items() if v}
+            {
+                k: v
+                for k, v in {"message": t.message, "page": _page(t), "inputs": dict(t.input or {}) or None}.items()
+                if v
+            }
             for t in earlier
         ]
     retrieved = [str(c.get("id")) for c in turn.citations or [] if isinstance(c, dict)]
@@ -63,8 +67,13 @@ def draft_case(session: Session, fb: Feedback) -> dict[str, Any] | None:
         "id": f"fb-{fb.trace_id}",
         "description": f"DRAFT from a thumbs-down: {fb.comment or '(no comment)'}",
         "review": {
-            "trace_id": fb.trace_id, "rating": fb.rating, "comment": fb.comment, "answer": turn.answer,
-            "skill": turn.skill, "template": audit.template if audit else None, "retrieved": retrieved,
+            "trace_id": fb.trace_id,
+            "rating": fb.rating,
+            "comment": fb.comment,
+            "answer": turn.answer,
+            "skill": turn.skill,
+            "template": audit.template if audit else None,
+            "retrieved": retrieved,
             "rated_at": (fb.updated_at or fb.created_at).isoformat(timespec="seconds") if fb.created_at else None,
         },
         "vars": vars_,

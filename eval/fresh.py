@@ -22,8 +22,19 @@ from typing import Any
 from copilot.core.settings import Settings
 from copilot.service.runtime import Runtime
 
-KEPT = ("llm_provider", "openai_base_url", "openai_api_key", "llm_model", "llm_timeout_s", "llm_deadline_s",
-        "turn_deadline_s", "llm_max_retries", "embedding_model", "prompts_dir", "mask_contact_names")
+KEPT = (
+    "llm_provider",
+    "openai_base_url",
+    "openai_api_key",
+    "llm_model",
+    "llm_timeout_s",
+    "llm_deadline_s",
+    "turn_deadline_s",
+    "llm_max_retries",
+    "embedding_model",
+    "prompts_dir",
+    "mask_contact_names",
+)
 
 
 def cache_dir() -> Path:

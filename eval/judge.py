@@ -228,7 +228,7 @@ def _ratio(n: int, d: int) -> float:
     return n / d if d else 1.0
 
 
-def judge_one(session: Session, out: Outcome, a: Any, skill: str | None, verdict: Verdict) -> Check:  # noqa: C901
+def judge_one(session: Session, out: Outcome, a: Any, skill: str | None, verdict: Verdict) -> Check:
     r = out.result
     assert r is not None
     if isinstance(a, c.SkillIs):
@@ -275,7 +275,7 @@ def judge_one(session: Session, out: Outcome, a: Any, skill: str | None, verdict
     if isinstance(a, c.Record):
         want = a.value
         if a.option:
-            options = (out.previous.data.get("needs_choice", {}).get("options", []) if out.previous else [])
+            options = out.previous.data.get("needs_choice", {}).get("options", []) if out.previous else []
             if len(options) < a.option:
                 return Check("record", 0.0, False, "the options were not offered")
             ctx = options[a.option - 1].get("context")
@@ -346,8 +346,7 @@ def _length(r: SkillResult, a: c.Length) -> Check:
         return Check("length", float(n <= a.max_chars), n <= a.max_chars, f"{n} chars")
     variants = copy_variants(r)
     mains = [
-        str(x.get(MAIN_FIELD.get(ch, "body"), ""))
-        for ch, vs in variants.items() if a.channel in (None, ch) for x in vs
+        str(x.get(MAIN_FIELD.get(ch, "body"), "")) for ch, vs in variants.items() if a.channel in (None, ch) for x in vs
     ]
     if a.channel is not None and not mains:
         return Check("length", 1.0, True, "no variant on that channel")
@@ -367,7 +366,8 @@ def judge(session: Session, case: c.Case, out: Outcome, skill: str | None) -> Ve
         elif no_leak is not None and no_leak.refusal_ok and status in (403, 404):
             verdict.checks.append(Check("no_leak", 1.0, True, f"refused {status}"))
         else:
-            verdict.unexpected = f"error {status}: {str(out.error)[:160]}"
+            kind = status if status is not None else f"crash {type(out.error).__name__}"
+            verdict.unexpected = f"error {kind}: {str(out.error)[:160]}"
             verdict.checks += [Check(a.type, 0.0, False, verdict.unexpected) for a in case.assertions]
         return verdict
     if refused is not None:

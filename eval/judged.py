@@ -60,7 +60,9 @@ def contexts_of(runtime: Runtime, row: dict[str, Any]) -> list[str]:
             except (KeyError, ValueError):
                 continue
             if record is not None:
-                out.append(json.dumps(visible_dict(principal, object_type, record), ensure_ascii=False, default=str)[:1500])
+                out.append(
+                    json.dumps(visible_dict(principal, object_type, record), ensure_ascii=False, default=str)[:1500]
+                )
     return out
 
 
@@ -73,8 +75,14 @@ def _clients(base_url: str, model: str, api_key: str) -> tuple[Any, Any]:
         from ragas.llms import LangchainLLMWrapper
 
     llm = ChatOpenAI(base_url=base_url, api_key=api_key, model=model, max_retries=0, timeout=120, temperature=0)  # type: ignore[arg-type]
-    emb = OpenAIEmbeddings(base_url=base_url, api_key=api_key, model=model, max_retries=0,  # type: ignore[arg-type]
-                           check_embedding_ctx_length=False, tiktoken_enabled=False)
+    emb = OpenAIEmbeddings(
+        base_url=base_url,
+        api_key=api_key,
+        model=model,
+        max_retries=0,  # type: ignore[arg-type]
+        check_embedding_ctx_length=False,
+        tiktoken_enabled=False,
+    )
     return LangchainLLMWrapper(llm), LangchainEmbeddingsWrapper(emb)
 
 
@@ -91,7 +99,11 @@ def _metrics(llm: Any, emb: Any) -> dict[str, Any]:
 
 
 def judged_metrics(
-    reports: list[SuiteReport], base_url: str, model: str, api_key: str, runtime: Runtime | None = None,
+    reports: list[SuiteReport],
+    base_url: str,
+    model: str,
+    api_key: str,
+    runtime: Runtime | None = None,
     per_skill: int = PER_SKILL,
 ) -> dict[str, Any]:
     """``{base_url, model, metric_names, per_skill: {skill: {samples, <metric>: mean}}, notes}``."""
@@ -111,19 +123,28 @@ def judged_metrics(
             contexts = contexts_of(runtime, row) if runtime is not None else list(row.get("context", []))
             if not contexts:
                 continue
-            sample = SingleTurnSample(user_input=row["message"] or "", response=row["answer"], retrieved_contexts=contexts)
+            sample = SingleTurnSample(
+                user_input=row["message"] or "", response=row["answer"], retrieved_contexts=contexts
+            )
             counts[report.name] += 1
             for name, metric in metrics.items():
                 try:
                     value = float(metric.single_turn_score(sample))
-                except Exception as exc:  # noqa: BLE001  (advisory: one failed judgement is a note, not a crash)
+                except Exception as exc:
                     notes.append(f"{report.name}/{row['id']} {name}: {type(exc).__name__}: {str(exc)[:120]}")
                     continue
                 if not math.isnan(value):
                     scores[report.name][name].append(value)
     per = {
-        skill: {"samples": counts[skill]} | {m: (sum(v) / len(v) if v else None) for m in METRICS for v in [scores[skill][m]]}
+        skill: {"samples": counts[skill]}
+        | {m: (sum(v) / len(v) if v else None) for m in METRICS for v in [scores[skill][m]]}
         for skill in counts
     }
-    return {"base_url": base_url, "model": model, "metric_names": list(METRICS), "per_skill": per,
-            "notes": notes[:50], "advisory": True}
+    return {
+        "base_url": base_url,
+        "model": model,
+        "metric_names": list(METRICS),
+        "per_skill": per,
+        "notes": notes[:50],
+        "advisory": True,
+    }

@@ -1,6 +1,6 @@
 """Convert evaluation datasets written in the old dialects into the one case schema (eval/cases.py).
 
-    python -m eval.migrate_cases FILE...            # rewrite each file in place (a file already converted is left alone)
+    python -m eval.migrate_cases FILE...            # rewrite each file in place (converted files are left alone)
     python -m eval.migrate_cases --check FILE...    # convert in memory, validate, write nothing (exit 1 on a problem)
     python -m eval.migrate_cases --stdout FILE      # print the converted file
     options: --advisory (report the set's metrics, no gate), --suite NAME, --skill NAME
@@ -37,13 +37,22 @@ from typing import Any
 from eval.cases import SCHEMA, CaseError, dump_dataset, load_dataset, read_yaml
 
 SKILLS = (
-    "next_best_action", "ticket_lookup", "record_lookup", "record_qa", "troubleshoot", "reply_suggestion",
+    "next_best_action",
+    "ticket_lookup",
+    "record_lookup",
+    "record_qa",
+    "troubleshoot",
+    "reply_suggestion",
     "marketing_copy",
 )
 ZERO = {"leaks": {"max": 0}, "errors": {"max": 0}}
 SKILL_GATES = {
-    "facts": {"min": 0.9}, "citations": {"min": 0.9}, "ragas.id_context_recall": {"min": 0.9},
-    "ragas.string_presence": {"min": 0.9}, "no_banned_term": {"min": 1.0}, "length": {"min": 1.0},
+    "facts": {"min": 0.9},
+    "citations": {"min": 0.9},
+    "ragas.id_context_recall": {"min": 0.9},
+    "ragas.string_presence": {"min": 0.9},
+    "no_banned_term": {"min": 1.0},
+    "length": {"min": 1.0},
     "citations_not_retrieved": {"max": 0},
 } | ZERO
 ERROR_CODES = ("forbidden", "not_found", "bad_request", "unprocessable")
@@ -65,14 +74,16 @@ def _clean(d: dict[str, Any]) -> dict[str, Any]:
 
 
 def _vars(c: dict[str, Any], message_key: str = "message") -> dict[str, Any]:
-    return _clean({
-        "persona": c.get("as"),
-        "page": c.get("context"),
-        "message": str(c.get(message_key) or ""),
-        "inputs": c.get("input") or {},
-        "locale": c.get("locale"),
-        "lang": c.get("lang"),
-    })
+    return _clean(
+        {
+            "persona": c.get("as"),
+            "page": c.get("context"),
+            "message": str(c.get(message_key) or ""),
+            "inputs": c.get("input") or {},
+            "locale": c.get("locale"),
+            "lang": c.get("lang"),
+        }
+    )
 
 
 def _base(c: dict[str, Any], v: dict[str, Any], asserts: list[dict[str, Any]]) -> dict[str, Any]:
@@ -91,8 +102,13 @@ def _refusal(c: dict[str, Any]) -> list[dict[str, Any]]:
 def convert_skill_case(c: dict[str, Any], skill: str) -> dict[str, Any]:
     asserts = _refusal(c)
     if not asserts:
-        facts = _clean({"type": "facts", "must_include": [str(s) for s in c.get("expect") or []],
-                        "must_not_include": [str(s) for s in c.get("forbid") or []]})
+        facts = _clean(
+            {
+                "type": "facts",
+                "must_include": [str(s) for s in c.get("expect") or []],
+                "must_not_include": [str(s) for s in c.get("forbid") or []],
+            }
+        )
         if len(facts) > 1:
             asserts.append(facts)
         if c.get("cite"):
@@ -108,9 +124,17 @@ def convert_skill_case(c: dict[str, Any], skill: str) -> dict[str, Any]:
 def convert_nba_case(c: dict[str, Any]) -> dict[str, Any]:
     asserts = _refusal(c)
     if not asserts:
-        asserts.append(_clean({"type": "top_action", "kind": c.get("expected_kind"),
-                               "evidence": c.get("cite") or [], "facts": c.get("expected_facts") or {}})
-                       | {"kind": c.get("expected_kind")})
+        asserts.append(
+            _clean(
+                {
+                    "type": "top_action",
+                    "kind": c.get("expected_kind"),
+                    "evidence": c.get("cite") or [],
+                    "facts": c.get("expected_facts") or {},
+                }
+            )
+            | {"kind": c.get("expected_kind")}
+        )
         asserts.append({"type": "no_leak"})
     return _base(c, _vars(c), asserts)
 
@@ -151,8 +175,9 @@ def convert_instruction_case(c: dict[str, Any], skill: str) -> dict[str, Any]:
     if "max_chars" in checks:
         asserts.append({"type": "length", "max_chars": int(checks.pop("max_chars"))})
     if "stated" in checks:
-        asserts.append({"type": "facts", "must_include": checks.pop("stated"), "where": "customer_text",
-                        "ignore_case": True})
+        asserts.append(
+            {"type": "facts", "must_include": checks.pop("stated"), "where": "customer_text", "ignore_case": True}
+        )
     if "expect" in checks:
         asserts.append({"type": "facts", "must_include": checks.pop("expect"), "where": "answer_or_customer_text"})
     for key in ("forbid", "forbid_copy"):
@@ -179,27 +204,42 @@ def convert_conversation_case(c: dict[str, Any]) -> dict[str, Any]:
         extra = set(t) - {"as", "message", "context", "input", "skill"}
         if extra:
             raise CaseError(f"case {c.get('id')!r}: unknown turn keys {sorted(extra)} (an unquoted comma?)")
-        return _clean({"message": str(t["message"]), "page": t.get("context"), "inputs": t.get("input") or {},
-                       "skill": t.get("skill")})
+        return _clean(
+            {
+                "message": str(t["message"]),
+                "page": t.get("context"),
+                "inputs": t.get("input") or {},
+                "skill": t.get("skill"),
+            }
+        )
 
     turn(last)  # its keys are checked like the others'
-    v = _clean({"persona": persona, "conversation": [turn(t) for t in turns[:-1]], "message": str(last["message"]),
-                "page": last.get("context"), "inputs": last.get("input") or {}})
+    v = _clean(
+        {
+            "persona": persona,
+            "conversation": [turn(t) for t in turns[:-1]],
+            "message": str(last["message"]),
+            "page": last.get("context"),
+            "inputs": last.get("input") or {},
+        }
+    )
     expect = dict(c["expect"])
     asserts: list[dict[str, Any]] = [{"type": "skill", "value": expect.pop("skill")}]
     if "record" in expect or "option" in expect:
-        asserts.append(_clean({"type": "record", "value": expect.pop("record", None),
-                               "option": expect.pop("option", None)}))
+        asserts.append(
+            _clean({"type": "record", "value": expect.pop("record", None), "option": expect.pop("option", None)})
+        )
     if "method" in expect or "not_method" in expect:
-        asserts.append(_clean({"type": "method", "value": expect.pop("method", None),
-                               "not": expect.pop("not_method", None)}))
+        asserts.append(
+            _clean({"type": "method", "value": expect.pop("method", None), "not": expect.pop("not_method", None)})
+        )
     if "same_input" in expect:
         asserts.append({"type": "inputs_kept", "value": expect.pop("same_input")})
     if expect:
         raise CaseError(f"case {c.get('id')!r}: unknown expect keys {sorted(expect)}")
     if last.get("skill"):
         raise CaseError(f"case {c.get('id')!r}: the judged turn names a skill; it must be routed")
-    return _base(c, v, asserts + [{"type": "no_leak"}])
+    return _base(c, v, [*asserts, {"type": "no_leak"}])
 
 
 def convert_router_item(item: dict[str, Any], n: int, stem: str) -> dict[str, Any]:
@@ -215,8 +255,9 @@ def convert_question(q: dict[str, Any]) -> dict[str, Any]:
     return {"id": str(q["id"]), "vars": v, "assert": [{"type": "retrieved_ids", "ids": list(q["relevant"]), "k": 5}]}
 
 
-def convert(path: Path, raw: dict[str, Any], *, advisory: bool = False, suite: str | None = None,
-            skill: str | None = None) -> dict[str, Any]:
+def convert(
+    path: Path, raw: dict[str, Any], *, advisory: bool = False, suite: str | None = None, skill: str | None = None
+) -> dict[str, Any]:
     """The old file's data as a dataset of the new schema (not yet validated)."""
     skill = skill or skill_of(path, raw)
     header: dict[str, Any] = {"schema": SCHEMA}
@@ -228,15 +269,19 @@ def convert(path: Path, raw: dict[str, Any], *, advisory: bool = False, suite: s
             header["gates"] = {"accuracy": {"min": 0.85}}
         cases = [convert_router_item(it, i + 1, path.stem) for i, it in enumerate(raw["items"])]
     elif "questions" in raw:
-        header |= {"suite": "retrieval", "gates": {"zh.hit@5": {"min": 0.95}, "en.hit@5": {"min": 0.85},
-                                                    "mixed.hit@5": {"min": 0.85}}}
+        header |= {
+            "suite": "retrieval",
+            "gates": {"zh.hit@5": {"min": 0.95}, "en.hit@5": {"min": 0.85}, "mixed.hit@5": {"min": 0.85}},
+        }
         cases = [convert_question(q) for q in raw["questions"]]
     else:
         old = list(raw.get("cases") or [])
         keys = {k for c in old for k in c}
         if "turns" in keys and any(isinstance(c.get("expect"), dict) for c in old):
-            header |= {"suite": "conversation",
-                       "gates": {"skill": {"min": 0.9}, "record": {"min": 0.9}, "method": {"min": 0.9}} | ZERO}
+            header |= {
+                "suite": "conversation",
+                "gates": {"skill": {"min": 0.9}, "record": {"min": 0.9}, "method": {"min": 0.9}} | ZERO,
+            }
             cases = [convert_conversation_case(c) for c in old]
         elif "checks" in keys:
             if not skill:
@@ -246,8 +291,12 @@ def convert(path: Path, raw: dict[str, Any], *, advisory: bool = False, suite: s
         elif "sql" in keys:
             if not skill:
                 raise CaseError(f"{path}: lookup cases need a skill (`skill:` or the file name)")
-            header |= {"suite": skill, "skill": skill, "runs": ["named", "routed"],
-                       "gates": {"record_set": {"min": 0.9}, "routed.record_set": {"min": 0.85}} | ZERO}
+            header |= {
+                "suite": skill,
+                "skill": skill,
+                "runs": ["named", "routed"],
+                "gates": {"record_set": {"min": 0.9}, "routed.record_set": {"min": 0.85}} | ZERO,
+            }
             cases = [convert_lookup_case(c) for c in old]
         elif "expected_filters" in keys:
             header |= {"suite": "ticket_lookup", "skill": "ticket_lookup", "gates": {"filters": {"min": 0.9}} | ZERO}

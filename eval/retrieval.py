@@ -21,8 +21,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import yaml
-
 from copilot.crm.permissions import AclScope, acl_scope
 from copilot.crm.principal import Principal
 
@@ -172,7 +170,7 @@ def run_suite(runtime: Runtime) -> dict[str, Any]:
             principals = {name: load_principal(session, name) for name in sorted({q.asker for q in questions})}
 
             def through_the_door(query: str, principal: Principal, k: int) -> Sequence[SearchHit]:
-                return runtime.assistant.search_knowledge(session, principal, query, k)  # noqa: B023
+                return runtime.assistant.search_knowledge(session, principal, query, k)
 
             result = evaluate(None, questions, principals, search_as=through_the_door)
             session.commit()

@@ -25,8 +25,15 @@ if TYPE_CHECKING:
     from copilot.service.runtime import Runtime
 
 # The suites, in report order. Each turn suite runs every dataset naming it (eval/datasets, ``suite:``).
-SKILL_SUITES = ("record_qa", "troubleshoot", "reply_suggestion", "marketing_copy", "next_best_action",
-                "ticket_lookup", "record_lookup")
+SKILL_SUITES = (
+    "record_qa",
+    "troubleshoot",
+    "reply_suggestion",
+    "marketing_copy",
+    "next_best_action",
+    "ticket_lookup",
+    "record_lookup",
+)
 SUITES: dict[str, Callable[[Runtime], dict[str, Any]]] = {
     "router": router_eval.run_suite,
     "retrieval": retrieval.run_suite,
@@ -157,7 +164,9 @@ def charts_of(payload: dict[str, Any]) -> dict[str, str]:
     by_version: dict[str, dict[str, float]] = dict(suites.get("versions", {}).get("charts", {}).get("versions", {}))
     for comparison in payload.get("comparisons", []):
         for side in ("a", "b"):
-            values = [d[side] for d in comparison["delta"] if d["metric"].endswith(".pass_rate") and d[side] is not None]
+            values = [
+                d[side] for d in comparison["delta"] if d["metric"].endswith(".pass_rate") and d[side] is not None
+            ]
             if values:
                 ref = comparison[side]
                 by_version.setdefault(comparison["template"], {})[ref.split("@", 1)[1]] = sum(values) / len(values)
@@ -178,7 +187,7 @@ def charts_of(payload: dict[str, Any]) -> dict[str, str]:
                 samples.setdefault(str(skill), []).append(float(ms))
     if samples:
         out["latency"] = charts.latency(samples, "latency per skill (one turn, ms): box = quartiles, whisker = p90")
-    return {k: Markup(v) for k, v in out.items() if v}  # noqa: S704 (our own SVG, every text escaped)
+    return {k: Markup(v) for k, v in out.items() if v}
 
 
 def write_html(payload: dict[str, Any], path: Path) -> None:

@@ -72,8 +72,11 @@ def run_all(
                 }
     report["bars_met"] = all(
         report[k.split(".")[0]][k.split(".")[1]] >= bar for k, bar in BARS.items() if k.split(".")[0] in report
-    ) and all(report[s]["fls_leaks"] == 0 and report[s]["citations_outside"] == 0
-              for s in ("next_best_action", "next_best_action_users", "ticket_lookup") if s in report)
+    ) and all(
+        report[s]["fls_leaks"] == 0 and report[s]["citations_outside"] == 0
+        for s in ("next_best_action", "next_best_action_users", "ticket_lookup")
+        if s in report
+    )
     return report
 
 

@@ -60,12 +60,20 @@ def run_case(runtime: Runtime, ds: c.Dataset, case: c.Case, routed: bool = False
         out = run(runtime, session, case, skill, keep=keep)
         verdict = judge(session, case, out, ds.skill)
     row: dict[str, Any] = {
-        "id": case.id, "set": ds.name + (".routed" if routed else ""), "line": case.line,
-        "persona": case.vars.persona, "message": case.vars.message, "page": case.vars.page,
-        "skill": out.result.skill if out.result else None, "ok": verdict.passed, "ms": out.ms,
+        "id": case.id,
+        "set": ds.name + (".routed" if routed else ""),
+        "line": case.line,
+        "persona": case.vars.persona,
+        "message": case.vars.message,
+        "page": case.vars.page,
+        "skill": out.result.skill if out.result else None,
+        "ok": verdict.passed,
+        "ms": out.ms,
         "checks": {ch.type: round(ch.score, 4) for ch in verdict.checks},
         "failed": [f"{ch.type}: {ch.detail}".strip() for ch in verdict.checks if not ch.passed],
-        "leaks": verdict.leaks, "forbidden": verdict.forbidden, "error": verdict.unexpected,
+        "leaks": verdict.leaks,
+        "forbidden": verdict.forbidden,
+        "error": verdict.unexpected,
         "not_retrieved": verdict.not_retrieved,
         "answer": (out.result.answer if out.result else str(out.error))[:2000],
         "context": context_of(out.result),
@@ -106,7 +114,9 @@ def public(row: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in row.items() if not k.startswith("_")}
 
 
-def run_dataset(runtime: Runtime, ds: c.Dataset) -> tuple[dict[str, float], dict[str, dict[str, float]], list[dict[str, Any]]]:
+def run_dataset(
+    runtime: Runtime, ds: c.Dataset
+) -> tuple[dict[str, float], dict[str, dict[str, float]], list[dict[str, Any]]]:
     metrics: dict[str, float] = {}
     rows_out: list[dict[str, Any]] = []
     for mode in ds.runs:
@@ -115,11 +125,15 @@ def run_dataset(runtime: Runtime, ds: c.Dataset) -> tuple[dict[str, float], dict
         metrics |= summarise(prefix, rows)
         rows_out += [public(r) for r in rows]
     # A gate on an assertion type the set does not use (no copy, no SMS) is not a missing metric.
-    gates = {} if ds.advisory else {
-        f"{ds.name}.{name}": bound.model_dump(exclude_none=True)
-        for name, bound in ds.gates.items()
-        if f"{ds.name}.{name}" in metrics or name.split(".")[-1] in ("leaks", "errors")
-    }
+    gates = (
+        {}
+        if ds.advisory
+        else {
+            f"{ds.name}.{name}": bound.model_dump(exclude_none=True)
+            for name, bound in ds.gates.items()
+            if f"{ds.name}.{name}" in metrics or name.split(".")[-1] in ("leaks", "errors")
+        }
+    )
     return metrics, gates, rows_out
 
 

@@ -120,7 +120,7 @@ def pinned(runtime: Runtime, template_id: str, version: str) -> Runtime:
 
     try:
         runtime.prompts.get(template_id, version)
-    except Exception as exc:  # noqa: BLE001  (TemplateNotFound and friends: one clear line)
+    except Exception as exc:
         raise BadRequest(str(exc)) from exc
     rt = Runtime(runtime.settings)
     rt.__dict__["engine"] = runtime.engine
@@ -146,20 +146,40 @@ def compare_versions(runtime: Runtime, template_id: str, a: str, b: str) -> dict
     ra, rb = run_version(runtime, template_id, a), run_version(runtime, template_id, b)
     names = sorted(set(ra["metrics"]) | set(rb["metrics"]))
     delta = [
-        {"metric": n, "a": ra["metrics"].get(n), "b": rb["metrics"].get(n),
-         "delta": None if n not in ra["metrics"] or n not in rb["metrics"]
-         else round(rb["metrics"][n] - ra["metrics"][n], 4)}
+        {
+            "metric": n,
+            "a": ra["metrics"].get(n),
+            "b": rb["metrics"].get(n),
+            "delta": None
+            if n not in ra["metrics"] or n not in rb["metrics"]
+            else round(rb["metrics"][n] - ra["metrics"][n], 4),
+        }
         for n in names
     ]
     by_a = {(r["set"], r["id"]): r for r in ra["cases"]}
     flips = [
-        {"set": r["set"], "id": r["id"], "a": by_a[(r["set"], r["id"])]["ok"], "b": r["ok"],
-         "answer_a": by_a[(r["set"], r["id"])]["answer"], "answer_b": r["answer"], "failed_b": r["failed"],
-         "failed_a": by_a[(r["set"], r["id"])]["failed"], "context": r["context"]}
-        for r in rb["cases"] if (r["set"], r["id"]) in by_a and by_a[(r["set"], r["id"])]["ok"] != r["ok"]
+        {
+            "set": r["set"],
+            "id": r["id"],
+            "a": by_a[(r["set"], r["id"])]["ok"],
+            "b": r["ok"],
+            "answer_a": by_a[(r["set"], r["id"])]["answer"],
+            "answer_b": r["answer"],
+            "failed_b": r["failed"],
+            "failed_a": by_a[(r["set"], r["id"])]["failed"],
+            "context": r["context"],
+        }
+        for r in rb["cases"]
+        if (r["set"], r["id"]) in by_a and by_a[(r["set"], r["id"])]["ok"] != r["ok"]
     ]
-    return {"template": template_id, "a": ra["ref"], "b": rb["ref"], "cases": len(rb["cases"]),
-            "delta": delta, "flips": flips}
+    return {
+        "template": template_id,
+        "a": ra["ref"],
+        "b": rb["ref"],
+        "cases": len(rb["cases"]),
+        "delta": delta,
+        "flips": flips,
+    }
 
 
 def compare_cli(runtime: Runtime, spec: str, baseline: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -191,12 +211,30 @@ def print_delta(console: Console, comparison: dict[str, Any]) -> None:
         if d["metric"].endswith(("_ms",)):
             continue
         fmt = [("—" if v is None else f"{v:.4g}") for v in (d["a"], d["b"], d["delta"])]
-        style = "red" if _worse(d) else ("green" if (d["delta"] or 0) > 0 and not d["metric"].endswith(
-            (".leaks", ".errors")) else None)
+        style = (
+            "red"
+            if _worse(d)
+            else ("green" if (d["delta"] or 0) > 0 and not d["metric"].endswith((".leaks", ".errors")) else None)
+        )
         table.add_row(d["metric"], *fmt, style=style)
     console.print(table)
     for f in comparison["flips"]:
         console.print(f"{'[green]fixed' if f['b'] else '[red]broken'}[/] {f['set']}/{f['id']}: {f['failed_b'] or ''}")
+
+
+def renders_with_latest(runtime: Runtime, template_id: str, version: str) -> bool:
+    """Whether ``version`` takes the variables the skill passes today (the latest version's): an old version
+    whose variables changed type or that needs one no longer passed cannot be run against the current skill."""
+    reg = runtime.prompts
+    latest = reg.get(template_id).spec.variables
+    old = reg.get(template_id, version).spec.variables
+    for name, var in old.items():
+        now = latest.get(name)
+        if now is None and var.required:
+            return False
+        if now is not None and now.type != var.type:
+            return False
+    return True
 
 
 def sweep_suite(runtime: Runtime) -> dict[str, Any]:
@@ -212,6 +250,9 @@ def sweep_suite(runtime: Runtime) -> dict[str, Any]:
         if len(versions) < 2 or not sets:
             continue
         for version in versions:
+            if not renders_with_latest(runtime, tid, version):
+                metrics[f"{tid}@{version}.incompatible"] = 1.0
+                continue
             rt = pinned(runtime, tid, version)
             rows = [run_case(rt, ds, case) for ds in sets for case in ds.cases]
             rate = round(sum(1 for r in rows if r["ok"]) / len(rows), 4) if rows else 0.0

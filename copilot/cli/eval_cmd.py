@@ -47,13 +47,17 @@ def run(
     ),
     judge_model: str = typer.Option("gpt-4o-mini", "--judge-model", help="the judge's model name"),
     judge_api_key: str = typer.Option("none", "--judge-api-key", envvar="CRM_COPILOT_JUDGE_API_KEY"),
+    quick: int = typer.Option(1, "--quick", min=1, help="run every Nth case of each dataset (same gates); 1: all"),
 ) -> None:
     """Run the evaluation suites on a fresh demo; exit 1 on a failed gate or a regression against the baseline."""
     from copilot.core.settings import get_settings
     from eval import versions
     from eval.fresh import fresh_demo
-    from eval.runner import compare, run_suites, to_json, write_html, write_json
+    from eval.runner import SUITES, compare, run_suites, to_json, write_html, write_json
 
+    unknown = [s for s in suite or [] if s not in SUITES]
+    if unknown:  # before minutes of demo building
+        raise BadRequest(f"unknown suite {unknown[0]!r}; known suites: {', '.join(SUITES)}")
     base = _baseline(baseline)
     started = time.perf_counter()
     with fresh_demo(get_settings()) as rt:
@@ -62,14 +66,16 @@ def run(
             payload["comparisons"] = [payload.pop("comparison")]
             versions.print_delta(console, payload["comparisons"][0])
         else:
-            reports = run_suites(rt, suite or None)
+            reports = run_suites(rt, suite or None, quick=quick)
             regressions = compare(reports, base, tolerance) if base else []
             payload = to_json(reports, regressions)
             payload["templates"] = versions.fingerprints(rt)
             if base is not None:
                 payload["template_changes"] = versions.changed_since(rt, base)
                 # A template whose latest version moved: its cases, old version against new, side by side.
-                payload["comparisons"] = [versions.compare_versions(rt, *pair) for pair in versions.auto_pairs(rt, base)]
+                payload["comparisons"] = [
+                    versions.compare_versions(rt, *pair) for pair in versions.auto_pairs(rt, base)
+                ]
                 for comparison in payload["comparisons"]:
                     versions.print_delta(console, comparison)
             if judge_base_url:

@@ -42,9 +42,15 @@ def respond(body: dict[str, Any]) -> str:
         return json.dumps({"statements": parts}, ensure_ascii=False)
     if title == "NLIStatementOutput":
         context = data["context"]
-        return json.dumps({"statements": [
-            {"statement": s, "reason": "overlap", "verdict": int(supported(s, context))} for s in data["statements"]
-        ]}, ensure_ascii=False)
+        return json.dumps(
+            {
+                "statements": [
+                    {"statement": s, "reason": "overlap", "verdict": int(supported(s, context))}
+                    for s in data["statements"]
+                ]
+            },
+            ensure_ascii=False,
+        )
     if title == "ResponseRelevanceOutput":
         text = data["response"]
         noncommittal = int(any(p in text for p in ("没有这方面的信息", "don't know", "no information")))

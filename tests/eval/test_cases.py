@@ -25,8 +25,20 @@ def test_every_dataset_loads_and_names_a_suite() -> None:
 def test_both_languages_throughout() -> None:
     from eval.judge import language_of
 
-    for suite in ("router", "retrieval", "record_qa", "troubleshoot", "reply_suggestion", "marketing_copy",
-                  "next_best_action", "ticket_lookup", "record_lookup", "conversation", "instructions", "leak"):
+    for suite in (
+        "router",
+        "retrieval",
+        "record_qa",
+        "troubleshoot",
+        "reply_suggestion",
+        "marketing_copy",
+        "next_best_action",
+        "ticket_lookup",
+        "record_lookup",
+        "conversation",
+        "instructions",
+        "leak",
+    ):
         messages = [case.vars.message for d in c.datasets(suite) for case in d.cases if case.vars.message]
         langs = {language_of(m) for m in messages}
         assert langs == {"zh", "en"}, (suite, langs)
@@ -99,44 +111,57 @@ def test_duplicate_ids_and_unknown_header_keys_fail(tmp_path: Path) -> None:
 def test_an_old_dialect_file_is_refused_with_the_converter_command(tmp_path: Path) -> None:
     path = tmp_path / "troubleshoot_paraphrase.yaml"
     path.write_text("cases:\n- {id: x, as: service_agent_1, message: 怎么修, expect: [A-17]}\n", encoding="utf-8")
-    with pytest.raises(c.CaseError, match="python -m eval.migrate_cases"):
+    with pytest.raises(c.CaseError, match=r"python -m eval\.migrate_cases"):
         c.load_dataset(path)
 
 
 OLD = {
     "troubleshoot_paraphrase.yaml": (
-        "# a header comment\ncases:\n- id: ts-p-1\n  as: service_agent_1\n  context: ticket:1\n  message: 机器人老是撞停\n"
+        "# a header comment\ncases:\n- id: ts-p-1\n  as: service_agent_1\n  context: ticket:1\n"
+        "  message: 机器人老是撞停\n"
         "  expect: [A-17]\n  cite: [crm:ticket:1]\n  forbid: [保证]\n  fls: ['591,600']\n"
         "- {id: ts-p-2, as: rep_east_1, message: 怎么修, error: forbidden}\n",
-        "troubleshoot", {"facts", "citations", "no_leak"},
+        "troubleshoot",
+        {"facts", "citations", "no_leak"},
     ),
     "retrieval_crosslingual.yaml": (
-        "questions:\n- {id: x1, lang: en, question: laser water temperature alarm, relevant: [lc-e101-laser-water-temp-high],"
+        "questions:\n- {id: x1, lang: en, question: laser water temperature alarm,"
+        " relevant: [lc-e101-laser-water-temp-high],"
         " asker: service_agent_1}\n",
-        "retrieval", {"retrieved_ids"},
+        "retrieval",
+        {"retrieved_ids"},
     ),
     "router_paraphrase.yaml": (
         "items:\n- {text: 这单下一步, object_type: opportunity, role: sales_rep, expected: next_best_action}\n",
-        "router", {"skill"},
+        "router",
+        {"skill"},
     ),
     "next_best_action_paraphrase.yaml": (
-        "cases:\n- {id: n1, as: rep_east_1, context: 'opportunity:1', message: 先干嘛, locale: zh, expected_kind: stale_deal,"
+        "cases:\n- {id: n1, as: rep_east_1, context: 'opportunity:1', message: 先干嘛, locale: zh,"
+        " expected_kind: stale_deal,"
         " cite: ['crm:opportunity:1'], why: silent}\n",
-        "next_best_action", {"top_action", "no_leak"},
+        "next_best_action",
+        {"top_action", "no_leak"},
     ),
     "ticket_lookup_paraphrase.yaml": (
-        "cases:\n- {id: t1, as: service_agent_1, message: 我的工单, sql: 'SELECT id FROM tickets WHERE assignee_id = 7'}\n",
-        "ticket_lookup", {"record_set", "no_leak"},
+        "cases:\n- {id: t1, as: service_agent_1, message: 我的工单,"
+        " sql: 'SELECT id FROM tickets WHERE assignee_id = 7'}\n",
+        "ticket_lookup",
+        {"record_set", "no_leak"},
     ),
     "marketing_copy_paraphrase.yaml": (
         "skill: marketing_copy\ncases:\n- id: m1\n  as: marketer_1\n  turns: [写一条朋友圈推广 RB-20, in English]\n"
-        "  checks: {language: en, channels: [moments], count: 1, max_chars: 70, expect: [RB-20], note: [x], forbid_copy: [y]}\n",
-        "instructions", {"language", "channel", "count", "length", "facts", "no_banned_term", "no_leak"},
+        "  checks: {language: en, channels: [moments], count: 1, max_chars: 70, expect: [RB-20], note: [x],"
+        " forbid_copy: [y]}\n",
+        "instructions",
+        {"language", "channel", "count", "length", "facts", "no_banned_term", "no_leak"},
     ),
     "conversation_paraphrase.yaml": (
-        "cases:\n- id: c1\n  turns:\n  - {as: service_agent_1, message: 帮我回复客户, context: 'ticket:8'}\n  - {message: 短一点}\n"
+        "cases:\n- id: c1\n  turns:\n  - {as: service_agent_1, message: 帮我回复客户, context: 'ticket:8'}\n"
+        "  - {message: 短一点}\n"
         "  expect: {skill: reply_suggestion, record: 'ticket:8', method: followup}\n",
-        "conversation", {"skill", "record", "method", "no_leak"},
+        "conversation",
+        {"skill", "record", "method", "no_leak"},
     ),
 }
 
@@ -168,8 +193,12 @@ def test_converted_skill_cases_keep_every_check(tmp_path: Path) -> None:
 
 def test_the_converter_flags_what_it_cannot_read(tmp_path: Path) -> None:
     path = tmp_path / "conversation_x.yaml"
-    path.write_text("cases:\n- id: c1\n  turns:\n  - {as: u, message: a, context: 'ticket:8'}\n  - {message: the second one, shorter}\n"
-                    "  expect: {skill: reply_suggestion}\n", encoding="utf-8")
+    path.write_text(
+        "cases:\n- id: c1\n  turns:\n  - {as: u, message: a, context: 'ticket:8'}\n"
+        "  - {message: the second one, shorter}\n"
+        "  expect: {skill: reply_suggestion}\n",
+        encoding="utf-8",
+    )
     assert migrate_main(["--check", str(path)]) == 1  # an unquoted comma made a key: not silently dropped
     unknown = tmp_path / "mystery.yaml"
     unknown.write_text("cases:\n- {id: x, as: u, message: m, expect: [a]}\n", encoding="utf-8")

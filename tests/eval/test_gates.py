@@ -78,7 +78,9 @@ def _broken_prompts(root: Path) -> Path:
         spec["version"] = 4
         spec["offline"] = BROKEN_OFFLINE
         (root / "record_qa").mkdir(parents=True, exist_ok=True)
-        (root / "record_qa" / f"v4.{locale}.yaml").write_text(yaml.safe_dump(spec, allow_unicode=True), encoding="utf-8")
+        (root / "record_qa" / f"v4.{locale}.yaml").write_text(
+            yaml.safe_dump(spec, allow_unicode=True), encoding="utf-8"
+        )
     return root
 
 
@@ -149,10 +151,15 @@ def test_thumbs_down_turns_become_draft_cases(eval_runtime: Runtime) -> None:
     with eval_runtime.sessions() as session:
         principal = load_principal(session, "rep_east_1")
         first = eval_runtime.assistant.turn(
-            session, principal, SkillRequest(message="这个商机现在到哪个阶段了",
-                                             context=PageContext(object_type="opportunity", object_id=1)))
-        second = eval_runtime.assistant.turn(session, principal, SkillRequest(message="in English"),
-                                             conversation_id=first.conversation_id)
+            session,
+            principal,
+            SkillRequest(
+                message="这个商机现在到哪个阶段了", context=PageContext(object_type="opportunity", object_id=1)
+            ),
+        )
+        second = eval_runtime.assistant.turn(
+            session, principal, SkillRequest(message="in English"), conversation_id=first.conversation_id
+        )
         session.commit()
         trace = second.trace_id
         assert trace
@@ -182,8 +189,23 @@ def test_the_cli_fails_on_a_broken_deployment_template(tmp_path: Path, monkeypat
     monkeypatch.setenv("CRM_COPILOT_DATA_DIR", str(tmp_path / "configured"))  # must stay untouched
     get_settings.cache_clear() if hasattr(get_settings, "cache_clear") else None
     out, html = tmp_path / "out.json", tmp_path / "out.html"
-    result = CliRunner().invoke(app, ["eval", "run", "--suite", "router", "--suite", "record_qa", "--quick", "6",
-                                      "--json", str(out), "--report", str(html)])
+    result = CliRunner().invoke(
+        app,
+        [
+            "eval",
+            "run",
+            "--suite",
+            "router",
+            "--suite",
+            "record_qa",
+            "--quick",
+            "6",
+            "--json",
+            str(out),
+            "--report",
+            str(html),
+        ],
+    )
     assert result.exit_code == 1, result.output
     payload = json.loads(out.read_text(encoding="utf-8"))
     assert any(f.startswith("record_qa.facts") for f in payload["suites"]["record_qa"]["failures"])

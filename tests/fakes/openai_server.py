@@ -389,7 +389,8 @@ def _embeddings_response(body: dict[str, Any]) -> dict[str, Any]:
     inputs = body.get("input")
     texts = [inputs] if isinstance(inputs, str) else list(inputs or [])
     data = [{"object": "embedding", "index": i, "embedding": _embedding(str(t))} for i, t in enumerate(texts)]
-    return {"object": "list", "data": data, "model": body.get("model", MODEL), "usage": {"prompt_tokens": 1, "total_tokens": 1}}
+    usage = {"prompt_tokens": 1, "total_tokens": 1}
+    return {"object": "list", "data": data, "model": body.get("model", MODEL), "usage": usage}
 
 
 class JudgeServer(FakeOpenAIServer):
