@@ -29,7 +29,7 @@ def bars(groups: Mapping[str, Mapping[str, float]], title: str, y_max: float = 1
     """``{group: {series: value}}`` as grouped vertical bars, value labels on top."""
     if not groups:
         return ""
-    left, top, plot_h, bar_w, gap = 40, 24, 160, 22, 26
+    left, top, plot_h, bar_w, gap = 40, 40, 160, 34, 70
     n_bars = sum(len(s) for s in groups.values())
     width = left + n_bars * bar_w + len(groups) * gap + 20
     height = top + plot_h + 48
@@ -102,7 +102,7 @@ def heatmap(confusion: Mapping[str, Mapping[str, int]], title: str) -> str:
                     f'<text x="{left + j * cell + cell / 2:.1f}" y="{y + cell / 2 + 4:.1f}" {FONT} '
                     f'text-anchor="middle" fill="{color}">{n}</text>'
                 )
-    return _svg(max(left + size + 20, 420), top + size + 30, body, title)
+    return _svg(max(left + size + 20, 480), top + size + 30, body, title)
 
 
 def _quantile(values: Sequence[float], q: float) -> float:

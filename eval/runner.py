@@ -196,5 +196,16 @@ def write_html(payload: dict[str, Any], path: Path) -> None:
     path.write_text(html, encoding="utf-8")
 
 
+def baseline_of(payload: dict[str, Any]) -> dict[str, Any]:
+    """What a later run is compared with: every metric and gate, the templates; no case rows, no charts."""
+    keep = ("name", "metrics", "gates", "failures", "passed", "seconds")
+    return {
+        "generated_at": payload.get("generated_at"),
+        "passed": payload.get("passed"),
+        "templates": payload.get("templates", {}),
+        "suites": {name: {k: s[k] for k in keep if k in s} for name, s in payload.get("suites", {}).items()},
+    }
+
+
 def write_json(payload: dict[str, Any], path: Path) -> None:
     path.write_text(json.dumps(payload, ensure_ascii=False, indent=2, default=str), encoding="utf-8")

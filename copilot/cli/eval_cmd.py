@@ -48,6 +48,9 @@ def run(
     judge_model: str = typer.Option("gpt-4o-mini", "--judge-model", help="the judge's model name"),
     judge_api_key: str = typer.Option("none", "--judge-api-key", envvar="CRM_COPILOT_JUDGE_API_KEY"),
     quick: int = typer.Option(1, "--quick", min=1, help="run every Nth case of each dataset (same gates); 1: all"),
+    write_baseline: Path | None = typer.Option(
+        None, "--write-baseline", help="also write this run as a baseline (metrics, gates, templates; no case rows)"
+    ),
 ) -> None:
     """Run the evaluation suites on a fresh demo; exit 1 on a failed gate or a regression against the baseline."""
     from copilot.core.settings import get_settings
@@ -86,6 +89,10 @@ def run(
     payload["seconds"] = round(time.perf_counter() - started, 1)
     if json_out:
         write_json(payload, json_out)
+    if write_baseline:
+        from eval.runner import baseline_of
+
+        write_json(baseline_of(payload), write_baseline)
     if report:
         write_html(payload, report)
     console.print(f"{'PASSED' if payload['passed'] else 'FAILED'} in {payload['seconds']} s")
