@@ -80,7 +80,7 @@ def run(runtime: Runtime, session: Session, case: Case, skill: str | None, *, ke
         )
     except CopilotError as exc:
         out.error = exc
-    except Exception as exc:  # noqa: BLE001  (a crash is this case's failure, counted in errors, not the run's end)
+    except Exception as exc:
         session.rollback()
         out.error = exc
     out.ms = round((time.perf_counter() - t0) * 1000, 1)

@@ -63,12 +63,15 @@ def test_a_planted_permission_bug_fails_the_leak_gate(eval_runtime: Runtime, mon
     with c.sampling(4):
         report = run_suites(eval_runtime, ["leak"])[0]
     assert report.metrics["matrix.leaks"] > 0
+    for surface in ("assist", "skill", "chat", "mcp"):  # every surface's check can fail
+        assert report.metrics[f"matrix.{surface}.leaks"] > 0, surface
     assert any(f.startswith("matrix.leaks") for f in report.failures)
     assert any("opportunity" in " ".join(x.get("leaks", [])) for x in report.cases)
 
 
-def _broken_prompts(root: Path) -> Path:
-    """A deployment's template dir with a record_qa v4 whose offline answer drops every fact."""
+def _broken_prompts(root: Path, version: int = 3) -> Path:
+    """A deployment's template dir whose record_qa (v3: the version the skill renders, replaced outright;
+    or a new v4) answers offline without any of the record's facts."""
     import yaml
 
     from prompts.registry import PACKAGED_DIR
@@ -89,18 +92,29 @@ def test_a_broken_template_fails_its_gate_and_the_comparison_shows_it(eval_runti
     from eval.suites import turn_suite
     from prompts.registry import Registry
 
-    broken = Runtime(eval_runtime.settings.model_copy(update={"prompts_dir": _broken_prompts(tmp_path)}))
-    broken.__dict__.update(engine=eval_runtime.engine, kb=eval_runtime.kb, embedder=eval_runtime.embedder)
-    assert broken.prompts.versions("record_qa")[-1] == "4"
+    def deployment(prompts: Path) -> Runtime:
+        rt = Runtime(eval_runtime.settings.model_copy(update={"prompts_dir": prompts}))
+        rt.__dict__.update(engine=eval_runtime.engine, kb=eval_runtime.kb, embedder=eval_runtime.embedder)
+        return rt
+
+    # The deployed version replaced by a broken one: the skill's gate fails, and against a baseline of
+    # the packaged templates the change is named.
+    broken = deployment(_broken_prompts(tmp_path / "v3", 3))
     with c.sampling(4):
         out = turn_suite("record_qa")(broken)
-        failures = check_gates(out["metrics"], out["gates"])
-        assert any(f.startswith("record_qa.facts") for f in failures), failures
-        comparison = versions.compare_versions(broken, "record_qa", "3", "4")
+    failures = check_gates(out["metrics"], out["gates"])
+    assert any(f.startswith("record_qa.facts") for f in failures), failures
+    baseline = {"templates": versions.fingerprints(eval_runtime)}
+    assert versions.changed_since(broken, baseline) == ["record_qa@3: content changed"]
+    # A broken new version next to the packaged one: --compare reruns the template's cases with each.
+    candidate = deployment(_broken_prompts(tmp_path / "v4", 4))
+    assert Registry.load(tmp_path / "v4").versions("record_qa")[-1] == "4"
+    with c.sampling(4):
+        comparison = versions.compare_versions(candidate, "record_qa", "3", "4")
     delta = {d["metric"]: d for d in comparison["delta"]}
     assert delta["record_qa.facts"]["a"] >= 0.9 > delta["record_qa.facts"]["b"]
     assert comparison["flips"] and all(f["a"] and not f["b"] for f in comparison["flips"])
-    assert isinstance(Registry, type)
+    assert comparison["cases"] < sum(len(d.cases) for d in c.datasets())  # only what record_qa reaches
 
 
 @pytest.fixture
@@ -137,8 +151,6 @@ def test_judged_metrics_come_from_the_judge_only(eval_runtime: Runtime, loopback
         assert row["samples"] == 3
         for metric in ("faithfulness", "answer_relevancy", "context_precision"):
             assert row[metric] is not None and 0.0 <= row[metric] <= 1.0, (skill, metric, out["notes"])
-    # The offline answers repeat their records: the overlap judge finds them faithful.
-    assert out["per_skill"]["record_qa"]["faithfulness"] >= 0.8
     assert out["advisory"] is True
 
 
@@ -162,8 +174,10 @@ def test_thumbs_down_turns_become_draft_cases(eval_runtime: Runtime) -> None:
         )
         session.commit()
         trace = second.trace_id
-        assert trace
+        assert trace and first.trace_id
         rate(session, trace_id=trace, user_id=principal.user_id, rating="down", comment="没说金额，我要的是金额")
+        rate(session, trace_id=first.trace_id, user_id=principal.user_id, rating="down", comment=None)
+        rate(session, trace_id=first.trace_id, user_id=2, rating="up", comment="好")  # a thumbs-up is no draft
         session.commit()
         text, n = draft_cases(session)
     assert n >= 1
@@ -175,19 +189,25 @@ def test_thumbs_down_turns_become_draft_cases(eval_runtime: Runtime) -> None:
     assert case.vars.persona == "rep_east_1" and case.vars.message == "in English"
     assert case.vars.conversation[0].message == "这个商机现在到哪个阶段了"
     assert case.vars.conversation[0].page == "opportunity:1"
-    assert "crm:opportunity:1" in case.review.retrieved
+    assert case.review.retrieved == [x.id for x in second.citations]
     assert case.first(c.SkillIs).value == second.skill and ds.advisory
+    opener = next(x for x in ds.cases if x.review and x.review.trace_id == first.trace_id)
+    assert "crm:opportunity:1" in opener.review.retrieved and opener.vars.page == "opportunity:1"
+    assert all(x.review and x.review.rating == "down" for x in ds.cases)
 
 
-def test_the_cli_fails_on_a_broken_deployment_template(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_cli_fails_on_a_broken_deployment_template(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> None:
     """End to end: `eval run` on its own fresh demo, with the deployment's (broken) templates: exit 1,
     the JSON names the failed gate, the HTML carries the charts inline."""
     from copilot.cli.main import app
     from copilot.core.settings import get_settings
 
-    monkeypatch.setenv("CRM_COPILOT_PROMPTS_DIR", str(_broken_prompts(tmp_path / "prompts")))
+    monkeypatch.setenv("CRM_COPILOT_PROMPTS_DIR", str(_broken_prompts(tmp_path / "prompts", 3)))
     monkeypatch.setenv("CRM_COPILOT_DATA_DIR", str(tmp_path / "configured"))  # must stay untouched
-    get_settings.cache_clear() if hasattr(get_settings, "cache_clear") else None
+    get_settings.cache_clear()
+    request.addfinalizer(get_settings.cache_clear)  # later tests must not see this deployment's settings
     out, html = tmp_path / "out.json", tmp_path / "out.html"
     result = CliRunner().invoke(
         app,
@@ -209,7 +229,7 @@ def test_the_cli_fails_on_a_broken_deployment_template(tmp_path: Path, monkeypat
     assert result.exit_code == 1, result.output
     payload = json.loads(out.read_text(encoding="utf-8"))
     assert any(f.startswith("record_qa.facts") for f in payload["suites"]["record_qa"]["failures"])
-    assert payload["templates"]["latest"]["record_qa"] == "4"
+    assert payload["suites"]["router"]["passed"] is True  # the router does not render templates
     page = html.read_text(encoding="utf-8")
     assert page.count("<svg") >= 2 and "http://" not in page.replace('xmlns="http://www.w3.org/2000/svg"', "")
     assert not (tmp_path / "configured").exists()
