@@ -86,7 +86,13 @@ def draft_cases(session: Session, *, since: str | None = None, limit: int = 200)
     """The drafts as the text of a dataset file, and how many there are."""
     query = select(Feedback).where(Feedback.rating == "down").order_by(Feedback.created_at.desc(), Feedback.id.desc())
     if since:
-        query = query.where(Feedback.created_at >= dt.datetime.fromisoformat(since))
+        try:
+            day = dt.datetime.fromisoformat(since)
+        except ValueError:
+            from copilot.core.errors import BadRequest
+
+            raise BadRequest(f"--since {since!r}: expected a date, YYYY-MM-DD") from None
+        query = query.where(Feedback.created_at >= day)
     cases = [c for fb in session.scalars(query.limit(limit)) if (c := draft_case(session, fb)) is not None]
     data = {"schema": SCHEMA, "suite": "review", "advisory": True, "cases": cases}
     return HEADER + dump_dataset(data), len(cases)

@@ -78,12 +78,11 @@ def _broken_prompts(root: Path, version: int = 3) -> Path:
 
     for locale in ("zh", "en"):
         spec = yaml.safe_load((Path(PACKAGED_DIR) / "record_qa" / f"v3.{locale}.yaml").read_text(encoding="utf-8"))
-        spec["version"] = 4
+        spec["version"] = version
         spec["offline"] = BROKEN_OFFLINE
         (root / "record_qa").mkdir(parents=True, exist_ok=True)
-        (root / "record_qa" / f"v4.{locale}.yaml").write_text(
-            yaml.safe_dump(spec, allow_unicode=True), encoding="utf-8"
-        )
+        text = yaml.safe_dump(spec, allow_unicode=True)
+        (root / "record_qa" / f"v{version}.{locale}.yaml").write_text(text, encoding="utf-8")
     return root
 
 
