@@ -285,7 +285,7 @@ class Dataset(Closed):
     suite: str
     skill: str | None = None  # the skill every case names at the door (absent: routed, or per turn)
     description: str | None = None
-    runs: list[Literal["named", "routed"]] = Field(default_factory=lambda: ["named"])
+    runs: list[Literal["named", "routed"]] = Field(default_factory=lambda: ["named"])  # type: ignore[arg-type]
     gates: dict[str, Bound] = Field(default_factory=dict)
     advisory: bool = False  # metrics reported, no gate
     cases: list[Case]
@@ -314,7 +314,7 @@ class _LineLoader(yaml.SafeLoader):
 
 
 def _mapping_with_line(loader: _LineLoader, node: yaml.MappingNode) -> dict[str, Any]:
-    data = loader.construct_mapping(node, deep=True)
+    data: dict[str, Any] = {str(k): v for k, v in loader.construct_mapping(node, deep=True).items()}
     data["__line__"] = node.start_mark.line + 1
     return data
 
@@ -333,13 +333,13 @@ def _strip_lines(value: Any) -> Any:
 def _line_of(item: Any, loc: tuple[Any, ...]) -> int:
     """The line of the innermost mapping on the error's path (the misspelt assertion, not just its case)."""
     line = item.get("__line__", 0) if isinstance(item, dict) else 0
-    node = item
+    node: Any = item
     for part in loc:
         key = "assert" if part == "assertions" else part
         if (isinstance(node, dict) and key in node) or (
             isinstance(node, list) and isinstance(key, int) and key < len(node)
         ):
-            node = node[key]
+            node = node[key]  # type: ignore[index]
         else:
             continue  # a discriminator tag in the path ("facts"): not a key of the data
         if isinstance(node, dict):

@@ -64,7 +64,7 @@ def build(settings: Settings, *, cache: bool = True) -> Runtime:
     from copilot.demo.install import init_demo
 
     runtime = Runtime(settings)
-    if cache:
+    if cache and hasattr(runtime.embedder, "persist_to"):  # the caching wrapper every model is loaded in
         runtime.embedder.persist_to(cache_dir() / "embedding-cache.sqlite3")
     init_demo(runtime)
     return runtime

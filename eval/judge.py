@@ -253,27 +253,27 @@ def judge_one(session: Session, out: Outcome, a: Any, skill: str | None, verdict
             ok = all(e in top.evidence for e in a.evidence)
             facts = (r.data.get("signals") or [{}])[0].get("facts", {})
             ok = ok and all(facts.get(k) == v for k, v in a.facts.items())
-        got = f"{top.kind} {top.evidence}" if top else "no action"
-        return Check("top_action", float(ok), ok, got)
+        return Check("top_action", float(ok), ok, f"{top.kind} {top.evidence}" if top else "no action")
     if isinstance(a, c.Filters):
-        want, got = expected_filters(session, a.value), r.data.get("filters")
-        ok = got == want
+        wanted, parsed = expected_filters(session, a.value), r.data.get("filters")
+        ok = parsed == wanted
         if a.not_understood is not None:
             ok = ok and r.data.get("not_understood") == a.not_understood
-        return Check("filters", float(ok), ok, "" if ok else f"got {got} want {want}")
+        return Check("filters", float(ok), ok, "" if ok else f"got {parsed} want {wanted}")
     if isinstance(a, c.RecordSet):
-        want = {int(x[0]) for x in session.execute(text(a.sql))}  # the case's own hand-written SQL
-        got = {int(x["id"]) for x in r.data.get("rows", []) if isinstance(x, dict) and "id" in x}
+        want_ids = {int(x[0]) for x in session.execute(text(a.sql))}  # the case's own hand-written SQL
+        got_ids = {int(x["id"]) for x in r.data.get("rows", []) if isinstance(x, dict) and "id" in x}
         on_skill = skill is None or r.skill == skill
         if not on_skill:
-            got = set()
-        exact = on_skill and got == want and r.data.get("total") == len(want)
-        union = want | got
-        detail = "" if exact else f"skill {r.skill} missing {sorted(want - got)[:10]} extra {sorted(got - want)[:10]}"
-        jaccard = len(want & got) / len(union) if union else float(on_skill)
+            got_ids = set()
+        exact = on_skill and got_ids == want_ids and r.data.get("total") == len(want_ids)
+        union = want_ids | got_ids
+        absent, extra = sorted(want_ids - got_ids)[:10], sorted(got_ids - want_ids)[:10]
+        detail = "" if exact else f"skill {r.skill} missing {absent} extra {extra}"
+        jaccard = len(want_ids & got_ids) / len(union) if union else float(on_skill)
         return Check("record_set", float(exact), exact, detail + f" jaccard {jaccard:.2f}" if detail else "")
     if isinstance(a, c.Record):
-        want = a.value
+        want: str | None = a.value
         if a.option:
             options = out.previous.data.get("needs_choice", {}).get("options", []) if out.previous else []
             if len(options) < a.option:

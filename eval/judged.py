@@ -68,6 +68,7 @@ def contexts_of(runtime: Runtime, row: dict[str, Any]) -> list[str]:
 
 def _clients(base_url: str, model: str, api_key: str) -> tuple[Any, Any]:
     from langchain_openai import ChatOpenAI, OpenAIEmbeddings
+    from pydantic import SecretStr
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
@@ -77,7 +78,7 @@ def _clients(base_url: str, model: str, api_key: str) -> tuple[Any, Any]:
     llm = ChatOpenAI(base_url=base_url, api_key=api_key, model=model, max_retries=0, timeout=120, temperature=0)  # type: ignore[arg-type]
     emb = OpenAIEmbeddings(
         base_url=base_url,
-        api_key=api_key,
+        api_key=SecretStr(api_key),
         model=model,
         max_retries=0,  # type: ignore[arg-type]
         check_embedding_ctx_length=False,

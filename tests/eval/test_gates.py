@@ -184,6 +184,7 @@ def test_thumbs_down_turns_become_draft_cases(eval_runtime: Runtime) -> None:
     path.write_text(text, encoding="utf-8")
     ds = c.load_dataset(path)
     case = next(x for x in ds.cases if x.review and x.review.trace_id == trace)
+    assert case.review is not None
     assert case.review.comment == "没说金额，我要的是金额" and case.review.answer == second.answer
     assert case.vars.persona == "rep_east_1" and case.vars.message == "in English"
     assert case.vars.conversation[0].message == "这个商机现在到哪个阶段了"
@@ -191,6 +192,7 @@ def test_thumbs_down_turns_become_draft_cases(eval_runtime: Runtime) -> None:
     assert case.review.retrieved == [x.id for x in second.citations]
     assert case.first(c.SkillIs).value == second.skill and ds.advisory
     opener = next(x for x in ds.cases if x.review and x.review.trace_id == first.trace_id)
+    assert opener.review is not None
     assert "crm:opportunity:1" in opener.review.retrieved and opener.vars.page == "opportunity:1"
     assert all(x.review and x.review.rating == "down" for x in ds.cases)
 
