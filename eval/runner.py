@@ -128,8 +128,8 @@ def compare(reports: list[SuiteReport], baseline: dict[str, Any], tolerance: flo
             lower_is_better = name.endswith(
                 ("_leaks", "_violations", "_ms", "banned_terms", ".leaks", ".errors", "_hits", "_not_retrieved")
             )
-            if name.endswith("_ms"):
-                continue  # timings are noisy; bench/ measures speed
+            if name.endswith(("_ms", ".cases", ".n", ".searches", ".turns", ".records", ".users")):
+                continue  # timings are noisy (bench/ measures speed); counts are sizes, not scores
             worse = (new - old) if lower_is_better else (old - new)
             if worse > tolerance:
                 regressions.append(f"{report.name}.{name}: {old:.4g} → {new:.4g}")
