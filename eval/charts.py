@@ -31,7 +31,7 @@ def bars(groups: Mapping[str, Mapping[str, float]], title: str, y_max: float = 1
         return ""
     left, top, plot_h, bar_w, gap = 40, 40, 160, 34, 70
     n_bars = sum(len(s) for s in groups.values())
-    width = left + n_bars * bar_w + len(groups) * gap + 20
+    width = max(left + n_bars * bar_w + len(groups) * gap + 20, 380)
     height = top + plot_h + 48
     body = [f'<text x="{left}" y="14" {FONT} font-weight="bold">{escape(title)}</text>']
     for tick in (0.0, 0.25, 0.5, 0.75, 1.0):

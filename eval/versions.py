@@ -26,6 +26,9 @@ if TYPE_CHECKING:
     from prompts.registry import RenderedPrompt
 
 
+LOWER_IS_BETTER = (".leaks", ".errors", "_hits", "_not_retrieved")
+
+
 class PinnedRegistry:
     """The deployment's registry with one template id pinned to a version; everything else passes through."""
 
@@ -197,16 +200,19 @@ def compare_cli(runtime: Runtime, spec: str, baseline: Mapping[str, Any] | None)
 
 
 def _worse(d: dict[str, Any]) -> bool:
-    if d["delta"] is None or d["metric"].endswith(("_ms", ".cases")):
-        return False
-    lower_is_better = d["metric"].endswith((".leaks", ".errors", "_hits", "_not_retrieved"))
+    if d["delta"] is None or d["metric"].endswith(("_ms", ".cases", "string_similarity")):
+        return False  # timings, sizes and ragas' advisory wording similarity do not decide
+    lower_is_better = d["metric"].endswith(LOWER_IS_BETTER)
     return d["delta"] > 0 if lower_is_better else d["delta"] < -0.02
 
 
 def print_delta(console: Console, comparison: dict[str, Any]) -> None:
     from rich.table import Table
 
-    table = Table("metric", comparison["a"], comparison["b"], "Δ", title=f"{comparison['cases']} cases rerun")
+    table = Table(title=f"{comparison['cases']} cases rerun")
+    table.add_column("metric", overflow="fold")
+    for head in (comparison["a"], comparison["b"], "Δ"):
+        table.add_column(head, justify="right")
     for d in comparison["delta"]:
         if d["metric"].endswith(("_ms",)):
             continue

@@ -61,6 +61,8 @@ def run(
     unknown = [s for s in suite or [] if s not in SUITES]
     if unknown:  # before minutes of demo building
         raise BadRequest(f"unknown suite {unknown[0]!r}; known suites: {', '.join(SUITES)}")
+    if compare_versions:
+        versions.parse_compare(compare_versions)  # a malformed spec fails before the demo is built
     base = _baseline(baseline)
     started = time.perf_counter()
     with fresh_demo(get_settings()) as rt:
