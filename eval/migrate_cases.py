@@ -252,7 +252,8 @@ def convert_router_item(item: dict[str, Any], n: int, stem: str) -> dict[str, An
 
 def convert_question(q: dict[str, Any]) -> dict[str, Any]:
     v = {"persona": q["asker"], "message": str(q["question"]), "lang": q["lang"]}
-    case = {"id": str(q["id"]), "vars": v, "assert": [{"type": "retrieved_ids", "ids": list(q["relevant"]), "k": 5}]}
+    relevant = {"type": "retrieved_ids", "ids": list(q["relevant"]), "k": 5}
+    case: dict[str, Any] = {"id": str(q["id"]), "vars": v, "assert": [relevant]}
     extra = set(q) - {"id", "lang", "question", "relevant", "asker", "holdout"}
     if extra:
         raise CaseError(f"question {q.get('id')!r}: unknown keys {sorted(extra)}")
