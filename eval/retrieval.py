@@ -205,10 +205,12 @@ def mixed_kb_index(
     settings: Settings, data_dir: Path, corpus: Path = CROSSLINGUAL_CORPUS, **kwargs: Any
 ) -> KnowledgeIndex:
     """A temporary index (under ``data_dir``) holding the mixed knowledge base: same settings and model as
-    ``settings``, its own Chroma directory."""
+    ``settings``, its own embedded Chroma directory. The store is named explicitly: the fresh demo sets
+    ``chroma_path`` (and a deployment may set ``chroma_host``), which a new ``data_dir`` alone would not
+    move, and the eval-only documents would land in the runtime's own knowledge base."""
     from retrievers.hybrid import KnowledgeIndex
 
-    mixed = settings.model_copy(update={"data_dir": data_dir})
+    mixed = settings.model_copy(update={"data_dir": data_dir, "chroma_path": data_dir / "chroma", "chroma_host": None})
     index = KnowledgeIndex.open(mixed, **kwargs)
     _ensure_mixed_kb(index, settings.max_document_bytes, corpus)
     return index
