@@ -18,31 +18,30 @@ from typing import TYPE_CHECKING, Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from eval import conversation_eval, instruction_checks, lookup_eval, retrieval, router_eval, skills_eval
+from eval import leak_eval, retrieval, router_eval, versions
+from eval.suites import turn_suite
 
 if TYPE_CHECKING:
     from copilot.service.runtime import Runtime
 
-
-
-def skills_suite(runtime: Runtime) -> dict[str, Any]:
-    """The skills suite (eval/skills_eval.py) with the user-phrased requests judged on instruction following
-    next to it (eval/instruction_checks.py: ``<skill>.users.*``, advisory, no gate). Composed here, above
-    both, so neither module imports the other."""
-    out = skills_eval.run_suite(runtime)
-    users, rows = instruction_checks.run_users(runtime, instruction_checks.SKILLS)
-    out["metrics"].update(users)
-    out["cases"].extend(rows)
-    return out
-
-
-# Suite name → its entry. Each module owns its dataset under eval/datasets/.
+# The suites, in report order. Each turn suite runs every dataset naming it (eval/datasets, ``suite:``).
+SKILL_SUITES = (
+    "record_qa",
+    "troubleshoot",
+    "reply_suggestion",
+    "marketing_copy",
+    "next_best_action",
+    "ticket_lookup",
+    "record_lookup",
+)
 SUITES: dict[str, Callable[[Runtime], dict[str, Any]]] = {
-    "conversation": conversation_eval.run_suite,
-    "lookups": lookup_eval.harness_suite,
-    "retrieval": retrieval.run_suite,
     "router": router_eval.run_suite,
-    "skills": skills_suite,
+    "retrieval": retrieval.run_suite,
+    **{name: turn_suite(name) for name in SKILL_SUITES},
+    "conversation": turn_suite("conversation"),
+    "instructions": turn_suite("instructions"),
+    "leak": leak_eval.run_suite,
+    "versions": versions.sweep_suite,
 }
 DEFAULT_TOLERANCE = 0.02
 
@@ -55,6 +54,7 @@ class SuiteReport:
     cases: list[dict[str, Any]] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    charts: dict[str, Any] = field(default_factory=dict)
 
     @property
     def passed(self) -> bool:
@@ -74,7 +74,22 @@ def check_gates(metrics: dict[str, float], gates: dict[str, dict[str, float]]) -
     return failures
 
 
-def run_suites(runtime: Runtime, names: list[str] | None = None) -> list[SuiteReport]:
+QUICK_SKIP = ("versions",)  # advisory and the slowest: not part of the quick gated subset
+
+
+def run_suites(runtime: Runtime, names: list[str] | None = None, *, quick: int = 1) -> list[SuiteReport]:
+    """``quick``: run every ``quick``-th case of each dataset (the same gates), and skip the advisory sweep."""
+    from eval.cases import datasets, sampling
+
+    if quick > 1:
+        with sampling(quick):
+            return run_suites(runtime, names or [n for n in SUITES if n not in QUICK_SKIP])
+
+    unknown = sorted({d.suite for d in datasets()} - set(SUITES))
+    if unknown:
+        from copilot.core.errors import BadRequest
+
+        raise BadRequest(f"datasets name unknown suites {unknown}; known suites: {', '.join(SUITES)}")
     reports = []
     for name in names or list(SUITES):
         if name not in SUITES:
@@ -93,6 +108,7 @@ def run_suites(runtime: Runtime, names: list[str] | None = None) -> list[SuiteRe
                 cases=raw.get("cases", []),
                 failures=check_gates(metrics, gates),
                 seconds=round(time.perf_counter() - t0, 2),
+                charts=raw.get("charts", {}),
             )
         )
     return reports
@@ -100,7 +116,7 @@ def run_suites(runtime: Runtime, names: list[str] | None = None) -> list[SuiteRe
 
 def compare(reports: list[SuiteReport], baseline: dict[str, Any], tolerance: float = DEFAULT_TOLERANCE) -> list[str]:
     """Metrics that got worse than the baseline by more than ``tolerance`` (all metrics: higher is
-    better, except names ending in ``_leaks``, ``_violations``, ``_ms`` or ``banned_terms``)."""
+    better, except names ending in ``leaks``, ``errors``, ``_hits``, ``_violations``, ``_ms`` or ``banned_terms``)."""
     regressions = []
     for report in reports:
         before = baseline.get("suites", {}).get(report.name, {}).get("metrics", {})
@@ -109,13 +125,23 @@ def compare(reports: list[SuiteReport], baseline: dict[str, Any], tolerance: flo
             if new is None:
                 regressions.append(f"{report.name}.{name}: missing (was {old})")
                 continue
-            lower_is_better = name.endswith(("_leaks", "_violations", "_ms", "banned_terms"))
-            if name.endswith("_ms"):
-                continue  # timings are noisy; bench/ measures speed
+            lower_is_better = name.endswith(
+                ("_leaks", "_violations", "_ms", "banned_terms", ".leaks", ".errors", "_hits", "_not_retrieved")
+            )
+            if name.endswith(("_ms", ".cases", ".n", ".searches", ".turns", ".records", ".users")):
+                continue  # timings are noisy (bench/ measures speed); counts are sizes, not scores
             worse = (new - old) if lower_is_better else (old - new)
             if worse > tolerance:
                 regressions.append(f"{report.name}.{name}: {old:.4g} → {new:.4g}")
     return regressions
+
+
+def _n_cases(report: SuiteReport) -> int:
+    """Cases run (a set run twice, named and routed, counts twice; the leak matrix counts its turns)."""
+    n = sum(v for k, v in report.metrics.items() if k.endswith((".cases", ".n")) and not k.startswith("all."))
+    if "matrix.turns" in report.metrics:
+        n += report.metrics["matrix.turns"] + report.metrics.get("kb.searches", 0)
+    return int(n) or len(report.cases)
 
 
 def to_json(reports: list[SuiteReport], regressions: list[str]) -> dict[str, Any]:
@@ -123,13 +149,62 @@ def to_json(reports: list[SuiteReport], regressions: list[str]) -> dict[str, Any
         "generated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "passed": all(r.passed for r in reports) and not regressions,
         "regressions": regressions,
-        "suites": {r.name: asdict(r) | {"passed": r.passed} for r in reports},
+        "suites": {r.name: asdict(r) | {"passed": r.passed, "n_cases": _n_cases(r)} for r in reports},
     }
 
 
+def charts_of(payload: dict[str, Any]) -> dict[str, str]:
+    """The report's charts as inline SVG (eval/charts.py)."""
+    from markupsafe import Markup
+
+    from eval import charts
+
+    suites = payload.get("suites", {})
+    out: dict[str, str] = {}
+    by_version: dict[str, dict[str, float]] = dict(suites.get("versions", {}).get("charts", {}).get("versions", {}))
+    for comparison in payload.get("comparisons", []):
+        for side in ("a", "b"):
+            values = [
+                d[side] for d in comparison["delta"] if d["metric"].endswith(".pass_rate") and d[side] is not None
+            ]
+            if values:
+                ref = comparison[side]
+                by_version.setdefault(comparison["template"], {})[ref.split("@", 1)[1]] = sum(values) / len(values)
+    if by_version:
+        out["versions"] = charts.bars(by_version, "pass rate of each skill's cases, by template version")
+    for key, confusion in suites.get("router", {}).get("charts", {}).items():
+        if key.startswith("confusion:"):
+            name = key.split(":", 1)[1]
+            out[key] = charts.heatmap(confusion, f"router confusion ({name}.yaml): rows expected, columns predicted")
+    samples: dict[str, list[float]] = {}
+    for name, suite in suites.items():
+        for case in suite.get("cases", []):
+            ms = case.get("ms")
+            if not isinstance(ms, int | float):
+                continue
+            skill = "kb_search" if name == "retrieval" else case.get("skill")
+            if skill:
+                samples.setdefault(str(skill), []).append(float(ms))
+    if samples:
+        out["latency"] = charts.latency(samples, "latency per skill (one turn, ms): box = quartiles, whisker = p90")
+    return {k: Markup(v) for k, v in out.items() if v}
+
+
 def write_html(payload: dict[str, Any], path: Path) -> None:
-    env = Environment(loader=PackageLoader("eval", "templates"), autoescape=select_autoescape(["html"]))
-    path.write_text(env.get_template("report.html.j2").render(report=payload), encoding="utf-8")
+    env = Environment(loader=PackageLoader("eval", "templates"), autoescape=select_autoescape(["html", "j2"]))
+    html = env.get_template("report.html.j2").render(report=payload, charts=charts_of(payload))
+    path.write_text(html, encoding="utf-8")
+
+
+def baseline_of(payload: dict[str, Any]) -> dict[str, Any]:
+    """What a later run is compared with: every metric and gate, the templates; no case rows, no charts."""
+    keep = ("name", "metrics", "gates", "failures", "passed", "seconds")
+    return {
+        "generated_at": payload.get("generated_at"),
+        "passed": payload.get("passed"),
+        "templates": payload.get("templates", {}),
+        "suites": {name: {k: s[k] for k in keep if k in s} for name, s in payload.get("suites", {}).items()},
+    }
 
 
 def write_json(payload: dict[str, Any], path: Path) -> None:

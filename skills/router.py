@@ -87,6 +87,11 @@ class Labelled(BaseModel):
 
 def load_labelled(path: Path) -> list[Labelled]:
     raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    if "cases" in raw:  # the evaluation case schema (eval/cases.py)
+        return [Labelled(text=c["vars"]["message"],
+                         expected=next(a["value"] for a in c["assert"] if a["type"] == "skill"),
+                         object_type=(c["vars"].get("page") or "").split(":")[0] or None,
+                         role=c["vars"].get("role")) for c in raw["cases"]]
     return [Labelled.model_validate(item) for item in raw["items"]]
 
 

@@ -3,9 +3,8 @@ the retrieval and skills suites report them next to our own metrics."""
 
 from __future__ import annotations
 
-import contextlib
 import types
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -90,65 +89,56 @@ def test_retrieval_suite_reports_ragas_per_language() -> None:
     assert m["all.ragas.id_context_recall@5"] == 0.5
 
 
-@pytest.fixture
-def fake_turns(monkeypatch: pytest.MonkeyPatch) -> types.SimpleNamespace:
-    """A stand-in runtime whose assistant answers from a table; run_case/summarise/run_suite are real."""
-    import eval.skills_eval as se
+def _case(cid: str) -> Any:
+    from eval.cases import Case
+
+    return Case.model_validate({
+        "id": cid, "vars": {"persona": "service_agent_1", "page": "ticket:1", "message": cid},
+        "assert": [{"type": "facts", "must_include": ["A-17", "RB20-2026-0071"]},
+                   {"type": "citations", "ids": ["crm:ticket:1", "doc:robot-a17"]}],
+    })
+
+
+def test_skill_sets_report_ragas_next_to_ours_and_gate_recall() -> None:
+    """Per set: ragas' ID precision/recall of the citations (kb chunks read as their doc) and string presence of
+    the facts, next to our own facts/citations scores; the skill datasets gate ragas' recall."""
+    from eval import cases as c
+    from eval.judge import Check
+    from eval.suites import _ragas, summarise
     from skills.base import Citation, SkillResult
 
-    answers = {
-        "complete": SkillResult(
-            skill="troubleshoot", answer="报警 A-17\n序列号 RB20-2026-0071",
-            citations=[Citation(type="crm", id="crm:ticket:1", title="t"),
-                       Citation(type="kb", id="kb:robot-a17#0001-ab", title="k"),
-                       Citation(type="kb", id="kb:robot-a17#0002-cd", title="k")],
-        ),
-        "partial": SkillResult(
-            skill="troubleshoot", answer="报警 A-17",
-            citations=[Citation(type="crm", id="crm:product:3", title="p"),
-                       Citation(type="crm", id="crm:ticket:1", title="t")],
-        ),
-    }
-    cases = [
-        {"id": "complete", "as": "u", "message": "complete", "expect": ["A-17", "RB20-2026-0071"],
-         "cite": ["crm:ticket:1", "doc:robot-a17"]},
-        {"id": "partial", "as": "u", "message": "partial", "expect": ["A-17", "RB20-2026-0071"],
-         "cite": ["crm:ticket:1", "doc:robot-a17"]},
-    ]
-
-    @contextlib.contextmanager
-    def sessions() -> Iterator[Any]:
-        yield types.SimpleNamespace(commit=lambda: None)
-
-    def turn(session: Any, principal: Any, request: Any, skill: str) -> SkillResult:
-        return answers[request.message]
-
-    monkeypatch.setattr(se, "load_principal", lambda session, name: None)
-    monkeypatch.setattr(se, "load_cases", lambda skill: cases)
-    return types.SimpleNamespace(sessions=sessions, assistant=types.SimpleNamespace(turn=turn))
-
-
-def test_skills_suite_reports_ragas_per_skill_and_gates_recall(fake_turns: types.SimpleNamespace) -> None:
-    from eval.skills_eval import run_suite
-
-    report = run_suite(fake_turns, ("troubleshoot",), include_others=False)  # type: ignore[arg-type]
-    m = report["metrics"]
+    complete = SkillResult(
+        skill="troubleshoot", answer="报警 A-17\n序列号 RB20-2026-0071",
+        citations=[Citation(type="crm", id="crm:ticket:1", title="t"),
+                   Citation(type="kb", id="kb:robot-a17#0001-ab", title="k"),
+                   Citation(type="kb", id="kb:robot-a17#0002-cd", title="k")],
+    )
+    partial = SkillResult(
+        skill="troubleshoot", answer="报警 A-17",
+        citations=[Citation(type="crm", id="crm:product:3", title="p"),
+                   Citation(type="crm", id="crm:ticket:1", title="t")],
+    )
+    rows = []
+    for name, result, facts in (("complete", complete, 1.0), ("partial", partial, 0.5)):
+        rows.append({"ok": facts == 1.0, "ms": 1.0, "leaks": [], "error": None, "forbidden": [], "not_retrieved": False,
+                     "_ragas": _ragas(_case(name), result), "_checks": [Check("facts", facts, facts == 1.0)]})
+    m = summarise("troubleshoot", rows)
     # complete: cites ticket + doc (2 chunks of one doc count once) → P = R = 1; partial: product + ticket → P = R = .5
     assert m["troubleshoot.ragas.id_context_recall"] == 0.75
     assert m["troubleshoot.ragas.id_context_precision"] == 0.75
     assert m["troubleshoot.ragas.string_presence"] == 0.75  # 3 of 4 facts
     assert 0.0 < m["troubleshoot.ragas.string_similarity"] <= 1.0
-    assert m["troubleshoot.fact_recall"] == 0.75  # ours agrees with ragas' string presence here
-    assert report["gates"]["troubleshoot.ragas.id_context_recall"] == {"min": 0.9}
-    assert all("_ragas" not in row and "ragas" in row for row in report["cases"])
+    assert m["troubleshoot.facts"] == 0.75  # ours agrees with ragas' string presence here
+    ds = c.dataset("troubleshoot")
+    assert ds is not None and ds.gates["ragas.id_context_recall"].min == 0.9
 
 
 def test_the_html_report_shows_ragas_metrics(tmp_path: Path) -> None:
     from eval.runner import SuiteReport, to_json, write_html
 
-    metrics = {"record_qa.fact_recall": 1.0, "record_qa.ragas.id_context_precision": 0.6363}
-    report = SuiteReport("skills", metrics, {"record_qa.fact_recall": {"min": 0.9}})
+    metrics = {"record_qa.facts": 1.0, "record_qa.ragas.id_context_precision": 0.6363}
+    report = SuiteReport("record_qa", metrics, {"record_qa.facts": {"min": 0.9}})
     write_html(to_json([report], []), tmp_path / "r.html")
     html = (tmp_path / "r.html").read_text(encoding="utf-8")
-    assert "<code>record_qa.ragas.id_context_precision</code></td><td>0.6363" in html
-    assert "scored by <a href=\"https://docs.ragas.io\">ragas</a>" in html
+    assert '<code>record_qa.ragas.id_context_precision</code></td><td class="num">0.6363' in html
+    assert "are ragas' (offline, no LLM)" in html

@@ -366,3 +366,76 @@ def fake_openai() -> Iterator[FakeOpenAIServer]:
     """A started fake OpenAI-compatible server, stopped after the test."""
     with FakeOpenAIServer() as server:
         yield server
+
+
+# --- additions: a scripted judge and an embeddings endpoint (for eval/judged.py's tests) ----------------
+
+
+def _embedding(text: str, dims: int = 16) -> list[float]:
+    """A deterministic unit vector from the text's words: the same words, the same vector."""
+    import hashlib
+    import math
+
+    vec = [0.0] * dims
+    for word in text.lower().split() or [""]:
+        h = hashlib.sha1(word.encode()).digest()
+        for i in range(dims):
+            vec[i] += h[i % len(h)] / 255.0
+    norm = math.sqrt(sum(v * v for v in vec)) or 1.0
+    return [v / norm for v in vec]
+
+
+def _embeddings_response(body: dict[str, Any]) -> dict[str, Any]:
+    inputs = body.get("input")
+    texts = [inputs] if isinstance(inputs, str) else list(inputs or [])
+    data = [{"object": "embedding", "index": i, "embedding": _embedding(str(t))} for i, t in enumerate(texts)]
+    usage = {"prompt_tokens": 1, "total_tokens": 1}
+    return {"object": "list", "data": data, "model": body.get("model", MODEL), "usage": usage}
+
+
+class JudgeServer(FakeOpenAIServer):
+    """A fake judge: ``responder(body) -> text`` answers every chat request (``n`` choices when asked),
+    and ``POST /v1/embeddings`` returns deterministic vectors. Everything else is the fake server's."""
+
+    def __init__(self, responder: Any, default_text: str = "fake answer") -> None:
+        super().__init__(default_text)
+        self.responder = responder
+
+    def start(self) -> JudgeServer:
+        server = self
+
+        class Handler(_JudgeHandler):
+            fake = server
+
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._httpd.daemon_threads = True
+        self._thread = threading.Thread(target=self._httpd.serve_forever, name="fake-judge", daemon=True)
+        self._thread.start()
+        return self
+
+
+class _JudgeHandler(_Handler):
+    fake: JudgeServer
+
+    def do_POST(self) -> None:
+        raw = self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode("utf-8", "replace")
+        try:
+            body = json.loads(raw)
+        except json.JSONDecodeError:
+            body = None
+        self._record(body, raw)
+        path = self.path.rstrip("/")
+        if path.endswith("/embeddings") and isinstance(body, dict):
+            self._send_json(200, _embeddings_response(body))
+            return
+        if not path.endswith("/chat/completions") or not isinstance(body, dict):
+            self._send_json(404, {"error": {"message": "not found", "type": "invalid_request_error"}})
+            return
+        completion = _completion("")
+        n = max(1, int(body.get("n") or 1))
+        completion["choices"] = [
+            {"index": i, "message": {"role": "assistant", "content": self.fake.responder(body)},
+             "finish_reason": "stop", "logprobs": None}
+            for i in range(n)
+        ]
+        self._send_json(200, completion)

@@ -65,3 +65,18 @@ def test_balanced_pools_stay_inside_the_askers_permissions(mixed_index: Knowledg
     assert hits, "a partner still gets public documents"
     assert {h.visibility for h in hits} == {"public"}
     assert "rfl-6000-laser-source-manual" not in {h.doc_id for h in hits}
+
+
+def test_mixed_kb_has_its_own_store_even_when_the_runtime_names_one(tmp_path_factory: pytest.TempPathFactory) -> None:
+    # The fresh demo of `eval run` sets chroma_path; the mixed knowledge base must not write into it.
+    from copilot.core.settings import Settings
+    from eval.retrieval import CROSSLINGUAL_CORPUS, mixed_kb_index
+
+    runtime_dir, tmp = tmp_path_factory.mktemp("runtime"), tmp_path_factory.mktemp("mixed")
+    settings = Settings(data_dir=runtime_dir, chroma_path=runtime_dir / "own-chroma")
+    runtime_kb = KnowledgeIndex.open(settings)
+    mixed = mixed_kb_index(settings, tmp)
+    eval_only = {p.stem for p in CROSSLINGUAL_CORPUS.glob("*.md")}
+    assert eval_only <= set(mixed.document_ids())
+    assert KnowledgeIndex.open(settings).document_ids() == runtime_kb.document_ids() == []
+    assert not (tmp / "chroma").samefile(runtime_dir / "own-chroma")
