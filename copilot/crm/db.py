@@ -17,8 +17,9 @@ from copilot.core.errors import ConfigError
 SUPPORTED_BACKENDS = ("sqlite", "postgresql", "mysql", "mariadb")
 
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
-    """An engine for ``url``, or a ConfigError that says what is wrong with it."""
+def make_engine(url: str, *, sqlite_busy_timeout_s: float = 5.0, **kwargs: Any) -> Engine:
+    """An engine for ``url``, or a ConfigError that says what is wrong with it. ``sqlite_busy_timeout_s``:
+    how long a SQLite connection waits for the write lock (ignored elsewhere)."""
     try:
         parsed = make_url(url)
     except ArgumentError as exc:
@@ -35,16 +36,17 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     except NoSuchModuleError as exc:
         raise ConfigError(f"database URL {url!r}: no driver installed for it ({exc})") from exc
     if engine.dialect.name == "sqlite":
+        busy_ms = int(sqlite_busy_timeout_s * 1000)
+
+        def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute(f"PRAGMA busy_timeout={busy_ms}")
+            cur.close()
+
         event.listen(engine, "connect", _sqlite_pragmas)
     return engine
-
-
-def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
-    cur = dbapi_conn.cursor()
-    cur.execute("PRAGMA foreign_keys=ON")
-    cur.execute("PRAGMA journal_mode=WAL")
-    cur.execute("PRAGMA busy_timeout=5000")
-    cur.close()
 
 
 def check_connection(engine: Engine) -> None:

@@ -71,4 +71,6 @@ def engine_options(settings: Settings) -> dict[str, Any]:
         return options  # make_engine turns a malformed URL into one clear ConfigError
     if not (url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")):
         options["poolclass"] = TimedQueuePool
+    if url.get_backend_name() == "sqlite":
+        options["sqlite_busy_timeout_s"] = settings.sqlite_busy_timeout_s
     return options

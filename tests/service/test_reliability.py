@@ -58,6 +58,7 @@ def runtime(fake: FakeOpenAIServer, tmp_path_factory: pytest.TempPathFactory) ->
         db_pool_size=2,
         db_max_overflow=0,
         db_pool_timeout_s=1.0,
+        sqlite_busy_timeout_s=2.0,  # the locked-database test waits this long for the lock
     )
     rt = Runtime(settings)
     init_demo(rt, ingest_kb=False)
@@ -327,7 +328,7 @@ def test_a_locked_database_is_a_503_not_a_500(
     import sqlite3
 
     trace = a_turn(client, auth, fake)
-    # Another writer holds the SQLite file's write lock past the service's busy timeout (5 s), as 20
+    # Another writer holds the SQLite file's write lock past the service's busy timeout (2 s here), as 20
     # clients writing feedback at once did in bench/load.py.
     path = runtime.settings.resolved_database_url.removeprefix("sqlite:///")
     other = sqlite3.connect(path, isolation_level=None)
