@@ -469,11 +469,11 @@ class KnowledgeIndex:
         terms = set(tokenize(query))
         if not terms:
             return {}
-        n_visible, found = bm25.chunks_with(terms, allowed)
+        n_visible, counts, found = bm25.chunks_with(terms, allowed, max_df=self.weights.exact_max_df)
         if not n_visible:
             return {}
         query_cjk = not is_latin_query(query)
-        idf = {t: math.log(1 + (n_visible - len(ids) + 0.5) / (len(ids) + 0.5)) for t, ids in found.items() if ids}
+        idf = {t: math.log(1 + (n_visible - c + 0.5) / (c + 0.5)) for t, c in counts.items() if c}
         total = sum(idf.get(t, math.log(1 + (n_visible + 0.5) / 0.5)) for t in terms)  # unseen words count too
         rare = max(1.0, self.weights.exact_max_df * n_visible)
         evidence: dict[str, float] = {}

@@ -138,15 +138,28 @@ class BM25Index:
         return frozen
 
     def chunks_with(
-        self, terms: Iterable[str], allowed_groups: Sequence[int] | None
-    ) -> tuple[int, dict[str, list[str]]]:
-        """How many rows the asker may read, and for each term the live chunk ids among them that contain it
-        (read-only; for the exact-token evidence in retrievers.hybrid)."""
-        n = min(len(self._groups), len(self._alive))
-        groups = np.asarray(self._groups[:n], dtype=np.int64)
-        mask = np.asarray(self._alive[:n], dtype=bool)
+        self, terms: Iterable[str], allowed_groups: Sequence[int] | None, max_df: float | None = None
+    ) -> tuple[int, dict[str, int], dict[str, list[str]]]:
+        """How many rows the asker may read; for each term how many of them contain it; and the live chunk
+        ids among them for the terms in at most ``max_df`` of those rows (all terms when None). Read-only,
+        for the exact-token evidence in retrievers.hybrid: common terms are counted, not listed, so the
+        cost stays small at 100k chunks."""
+        arrays = self._arrays
+        if arrays is None:
+            n = min(len(self._groups), len(self._alive), len(self._lengths))
+            arrays = self._arrays = (
+                np.asarray(self._groups[:n], dtype=np.int64),
+                np.asarray(self._alive[:n], dtype=bool),
+                np.asarray(self._lengths[:n], dtype=np.float32),
+            )
+        groups, alive, _ = arrays
+        n = len(groups)
+        mask = alive.copy()
         if allowed_groups is not None:
             mask &= np.isin(groups, np.asarray(list(allowed_groups), dtype=np.int64))
+        n_visible = int(np.count_nonzero(mask))
+        limit = None if max_df is None else max(1.0, max_df * n_visible)
+        counts: dict[str, int] = {}
         found: dict[str, list[str]] = {}
         for term in terms:
             posting = self._posting(term)
@@ -154,8 +167,11 @@ class BM25Index:
                 continue
             rows = posting[0]
             rows = rows[rows < n]
-            found[term] = [self.ids[r] for r in rows[mask[rows]]]
-        return int(np.count_nonzero(mask)), found
+            visible = rows[mask[rows]]
+            counts[term] = len(visible)
+            if limit is None or len(visible) <= limit:
+                found[term] = [self.ids[r] for r in visible]
+        return n_visible, counts, found
 
     def search(
         self, query: str, allowed_groups: Sequence[int] | None, k: int
