@@ -137,13 +137,9 @@ class BM25Index:
             self._frozen[term] = frozen
         return frozen
 
-    def chunks_with(
-        self, terms: Iterable[str], allowed_groups: Sequence[int] | None, max_df: float | None = None
-    ) -> tuple[int, dict[str, int], dict[str, list[str]]]:
-        """How many rows the asker may read; for each term how many of them contain it; and the live chunk
-        ids among them for the terms in at most ``max_df`` of those rows (all terms when None). Read-only,
-        for the exact-token evidence in retrievers.hybrid: common terms are counted, not listed, so the
-        cost stays small at 100k chunks."""
+    def _visible(self, allowed_groups: Sequence[int] | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The row arrays as of now (groups, lengths; cached until the next write) and the mask of live rows
+        whose group is allowed (None: all groups)."""
         arrays = self._arrays
         if arrays is None:
             n = min(len(self._groups), len(self._alive), len(self._lengths))
@@ -152,11 +148,21 @@ class BM25Index:
                 np.asarray(self._alive[:n], dtype=bool),
                 np.asarray(self._lengths[:n], dtype=np.float32),
             )
-        groups, alive, _ = arrays
-        n = len(groups)
+        groups, alive, lengths = arrays
         mask = alive.copy()
         if allowed_groups is not None:
             mask &= np.isin(groups, np.asarray(list(allowed_groups), dtype=np.int64))
+        return groups, mask, lengths
+
+    def chunks_with(
+        self, terms: Iterable[str], allowed_groups: Sequence[int] | None, max_df: float | None = None
+    ) -> tuple[int, dict[str, int], dict[str, list[str]]]:
+        """How many rows the asker may read; for each term how many of them contain it; and the live chunk
+        ids among them for the terms in at most ``max_df`` of those rows (all terms when None). Read-only,
+        for the exact-token evidence in retrievers.hybrid: common terms are counted, not listed, so the
+        cost stays small at 100k chunks."""
+        groups, mask, _ = self._visible(allowed_groups)
+        n = len(groups)
         n_visible = int(np.count_nonzero(mask))
         limit = None if max_df is None else max(1.0, max_df * n_visible)
         counts: dict[str, int] = {}
@@ -187,19 +193,8 @@ class BM25Index:
         terms = Counter(tokenize(query))
         if not terms:
             return []
-        arrays = self._arrays
-        if arrays is None:
-            n = min(len(self._groups), len(self._alive), len(self._lengths))
-            arrays = self._arrays = (
-                np.asarray(self._groups[:n], dtype=np.int64),
-                np.asarray(self._alive[:n], dtype=bool),
-                np.asarray(self._lengths[:n], dtype=np.float32),
-            )
-        groups, alive, lengths = arrays
+        groups, mask, lengths = self._visible(allowed_groups)
         n_rows = len(groups)
-        mask = alive.copy()
-        if allowed_groups is not None:
-            mask &= np.isin(groups, np.asarray(list(allowed_groups), dtype=np.int64))
         n_visible = int(np.count_nonzero(mask))
         if not n_visible:
             return []
